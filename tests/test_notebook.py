@@ -1,0 +1,79 @@
+"""Dropout.ipynb in a real Jupyter kernel: the solution runs through, the assignment stops at a TODO."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import nbformat
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+from autograder.notebook_run import execute_notebook
+from autograder.paths import ASSIGNMENT_DIR, NOTEBOOK_NAME, SOLUTION_DIR
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOK_BUDGET_SECONDS = 300
+
+
+def stream_text(notebook) -> str:
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells if cell.cell_type == "code"
+        for output in cell.outputs if output.output_type == "stream"
+    )
+
+
+@pytest.fixture(scope="module")
+def executed_solution(tmp_path_factory):
+    """The solution notebook executed in a copy of its tree outside the repo, as a student's folder."""
+    tree = tmp_path_factory.mktemp("notebook") / "my-work"
+    shutil.copytree(SOLUTION_DIR, tree, ignore=shutil.ignore_patterns("__pycache__"))
+    return execute_notebook(tree / NOTEBOOK_NAME, tree.parent / "executed.ipynb")
+
+
+def test_solution_notebook_runs_top_to_bottom_within_budget(executed_solution):
+    notebook, seconds = executed_solution
+    assert seconds < NOTEBOOK_BUDGET_SECONDS
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    assert any("image/png" in o.get("data", {}) for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_solution_notebook_prints_the_known_checks(executed_solution):
+    text = stream_text(executed_solution[0])
+    assert "mean of the train-mode output: 10.014059" in text
+    dx_error = float(re.search(r"dx relative error: (\S+)", text).group(1))
+    assert dx_error < 1e-9
+    weight_errors = [float(v) for v in re.findall(r"W\d relative error: (\S+)", text)]
+    assert len(weight_errors) == 9 and max(weight_errors) < 1e-4
+
+
+def test_experiment_shows_dropout_regularizes(executed_solution):
+    """With dropout the validation accuracy is higher and the train/validation gap smaller."""
+    text = stream_text(executed_solution[0])
+    found = {
+        float(keep): (float(train), float(val), float(gap))
+        for keep, train, val, gap in re.findall(
+            r"keep ratio (\S+): final train accuracy (\S+), final validation accuracy (\S+), gap (\S+)", text
+        )
+    }
+    assert set(found) == {1.0, 0.5}
+    _, val_plain, gap_plain = found[1.0]
+    _, val_dropout, gap_dropout = found[0.5]
+    # "Several points": at least 3 points of validation accuracy on 500 validation images.
+    assert val_dropout >= val_plain + 0.03
+    assert gap_dropout < gap_plain
+
+
+def test_assignment_notebook_stops_at_the_first_todo_with_a_clear_message(tmp_path):
+    out = tmp_path / NOTEBOOK_NAME
+    with pytest.raises(CellExecutionError) as raised:
+        execute_notebook(ASSIGNMENT_DIR / NOTEBOOK_NAME, out)
+    assert raised.value.ename == "TodoNotFilledError"
+    assert "fill in the first TODO block of dropout_forward" in raised.value.evalue
+    # Everything before the forward-pass check ran: imports and data loading worked.
+    notebook = nbformat.read(out, as_version=4)
+    text = stream_text(notebook)
+    assert "X_train  (200, 64)" in text
