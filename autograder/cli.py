@@ -14,6 +14,9 @@ import sys
 COMMAND_MODULES = (
     "autograder.release",
     "autograder.notebook_run",
+    "autograder.grade",
+    "autograder.batch",
+    "autograder.demo",
 )
 
 

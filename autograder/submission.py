@@ -1,0 +1,131 @@
+"""Taking in a submission (stage 1 of a grade): a folder or a .zip becomes a private tree.
+
+The private tree is a copy of the kit's pristine assignment/ with ONLY the graded files
+(autograder.paths.GRADED_FILES) taken from the submission, so whatever else a student changed or
+added (a patched gradient_check.py, a fake numpy/ folder) never reaches the grader. The graded files
+may sit at the submission's root or under one top-level folder (how most zip tools pack a folder).
+A graded file that is missing keeps its empty stub and is named in the result.
+
+Refused outright, before anything runs: zip entries with absolute paths, ``..`` components or
+symlink entries; symlinks in a folder that lead outside it; graded files that are not regular files
+or are unreasonably large.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES
+
+MAX_GRADED_FILE_BYTES = 1024 * 1024
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+
+
+class SubmissionRefused(Exception):
+    """A submission that the grader will not open; the message says why."""
+
+
+@dataclass
+class PreparedSubmission:
+    name: str
+    tree: Path  # the private tree the child imports from
+    missing: list[str] = field(default_factory=list)  # graded files not found (stubs graded)
+
+
+def submission_name(path: Path) -> str:
+    """The student's name: the folder's name, or the zip's name without .zip."""
+    return path.name[: -len(".zip")] if path.name.lower().endswith(".zip") else path.name
+
+
+def _pick_root(available: set[str]) -> str:
+    """The prefix ('' or 'folder/') under which the submission's graded files sit."""
+    prefixes = [""] + sorted({name.split("/", 1)[0] + "/" for name in available if "/" in name})
+    best = max(prefixes, key=lambda prefix: sum(prefix + graded in available for graded in GRADED_FILES))
+    return best if any(best + graded in available for graded in GRADED_FILES) else ""
+
+
+def _folder_files(folder: Path) -> dict[str, bytes]:
+    """Graded files of a folder submission, by graded path."""
+    root_real = folder.resolve()
+    available = set()
+    for graded in GRADED_FILES:
+        for candidate in [folder / graded, *(child / graded for child in sorted(folder.iterdir()) if child.is_dir())]:
+            if candidate.exists() or candidate.is_symlink():
+                available.add(candidate.relative_to(folder).as_posix())
+    prefix = _pick_root(available)
+    found = {}
+    for graded in GRADED_FILES:
+        path = folder / (prefix + graded)
+        if not (path.exists() or path.is_symlink()):
+            continue
+        real = path.resolve()
+        if root_real not in real.parents:
+            raise SubmissionRefused(f"{prefix + graded} is a link that leads outside the submission")
+        if not real.is_file():
+            raise SubmissionRefused(f"{prefix + graded} is not a regular file")
+        if real.stat().st_size > MAX_GRADED_FILE_BYTES:
+            raise SubmissionRefused(f"{prefix + graded} is larger than {MAX_GRADED_FILE_BYTES} bytes")
+        found[graded] = real.read_bytes()
+    return found
+
+
+def _check_zip_entry(info: zipfile.ZipInfo) -> None:
+    name = info.filename
+    parts = PurePosixPath(name).parts
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts or "\\" in name:
+        raise SubmissionRefused(f"the zip holds an unsafe path: {name!r}")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise SubmissionRefused(f"the zip holds a symbolic link: {name!r}")
+
+
+def _zip_files(path: Path) -> dict[str, bytes]:
+    """Graded files of a zip submission, by graded path."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise SubmissionRefused(f"{path.name} is not a readable zip file ({error})") from None
+    with archive:
+        infos = archive.infolist()
+        for info in infos:
+            _check_zip_entry(info)
+        by_name = {info.filename: info for info in infos if not info.is_dir()}
+        prefix = _pick_root(set(by_name))
+        found = {}
+        for graded in GRADED_FILES:
+            info = by_name.get(prefix + graded)
+            if info is None:
+                continue
+            if info.file_size > MAX_GRADED_FILE_BYTES:
+                raise SubmissionRefused(f"{info.filename} is larger than {MAX_GRADED_FILE_BYTES} bytes")
+            try:
+                found[graded] = archive.read(info)
+            except (zipfile.BadZipFile, OSError, RuntimeError) as error:
+                raise SubmissionRefused(f"{info.filename} cannot be extracted ({error})") from None
+    return found
+
+
+def read_graded_files(path: Path) -> dict[str, bytes]:
+    """The graded files a submission provides (folder or .zip), by graded path."""
+    if path.is_dir():
+        return _folder_files(path)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return _zip_files(path)
+    raise SubmissionRefused(f"{path} is neither a folder nor a .zip file")
+
+
+def prepare(path: Path, workdir: Path, pristine: Path = ASSIGNMENT_DIR) -> PreparedSubmission:
+    """Build the private tree for ``path`` inside ``workdir``; SubmissionRefused if unsafe."""
+    path = Path(path)
+    if not (pristine / GRADED_FILES[0]).is_file():
+        raise FileNotFoundError(f"{pristine} has no {GRADED_FILES[0]}: run `python -m autograder release`")
+    found = read_graded_files(path)
+    tree = Path(workdir) / "tree"
+    shutil.copytree(pristine, tree, ignore=IGNORED)
+    for graded, content in found.items():
+        (tree / graded).write_bytes(content)
+    missing = [graded for graded in GRADED_FILES if graded not in found]
+    return PreparedSubmission(submission_name(path), tree, missing)

@@ -1,0 +1,106 @@
+"""The bytes that cross between the grader and the child that runs student code.
+
+A message is a JSON document whose arrays travel separately as ``.npy`` bytes: every ndarray in the
+document is replaced by ``{"__array__": k}`` and sent as the k-th part. Arrays are written and read
+with ``allow_pickle=False``, so nothing the child sends can make the parent run code.
+
+Framing: an 8-byte big-endian length, then the body; the body is a 4-byte part count followed by
+parts, each an 8-byte length and its bytes. Part 0 is the JSON document.
+
+This module imports only the standard library and numpy: the child loads it from a copy beside its
+driver, without the rest of the grader.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+
+import numpy as np
+
+LENGTH = struct.Struct(">Q")
+COUNT = struct.Struct(">I")
+ARRAY_KEY = "__array__"
+
+
+class WireError(ValueError):
+    """Bytes that are not a well-formed message."""
+
+
+def _flatten(value, arrays):
+    """The JSON-able form of ``value``, with its arrays moved into ``arrays``."""
+    if isinstance(value, np.ndarray):
+        arrays.append(value)
+        return {ARRAY_KEY: len(arrays) - 1}
+    if isinstance(value, dict):
+        return {str(key): _flatten(item, arrays) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_flatten(item, arrays) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _restore(value, arrays):
+    if isinstance(value, dict):
+        if set(value) == {ARRAY_KEY}:
+            index = value[ARRAY_KEY]
+            if not isinstance(index, int) or not 0 <= index < len(arrays):
+                raise WireError(f"array reference {index!r} out of range")
+            return arrays[index]
+        return {key: _restore(item, arrays) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_restore(item, arrays) for item in value]
+    return value
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def encode(message) -> bytes:
+    """One framed message (length prefix included)."""
+    arrays: list = []
+    document = json.dumps(_flatten(message, arrays), allow_nan=True).encode("utf-8")
+    parts = [document, *(_npy_bytes(array) for array in arrays)]
+    body = COUNT.pack(len(parts)) + b"".join(LENGTH.pack(len(part)) + part for part in parts)
+    return LENGTH.pack(len(body)) + body
+
+
+def decode_body(body: bytes):
+    """The message in ``body`` (a frame without its length prefix); WireError if malformed."""
+    try:
+        (count,) = COUNT.unpack_from(body, 0)
+        offset, parts = COUNT.size, []
+        for _ in range(count):
+            (size,) = LENGTH.unpack_from(body, offset)
+            offset += LENGTH.size
+            if offset + size > len(body):
+                raise WireError("a part runs past the end of the message")
+            parts.append(body[offset : offset + size])
+            offset += size
+    except struct.error as error:
+        raise WireError(f"truncated message: {error}") from None
+    if not parts:
+        raise WireError("empty message")
+    try:
+        document = json.loads(parts[0].decode("utf-8"))
+        arrays = [np.load(io.BytesIO(part), allow_pickle=False) for part in parts[1:]]
+    except (ValueError, UnicodeDecodeError, OSError) as error:
+        raise WireError(f"unreadable message: {error}") from None
+    return _restore(document, arrays)
+
+
+def read_message(stream):
+    """Blocking read of one message from a binary file object; None at end of file."""
+    header = stream.read(LENGTH.size)
+    if len(header) < LENGTH.size:
+        return None
+    (size,) = LENGTH.unpack(header)
+    body = stream.read(size)
+    if len(body) < size:
+        return None
+    return decode_body(body)
