@@ -1,0 +1,64 @@
+"""Checks of dropout_backward, always against the student's own dropout_forward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder.checks.test_forward import nonzero_input, student_seed
+from autograder.diagnoses import Misconception
+
+STEP = 1e-5
+
+
+def effective_mask(out, x):
+    """The factor the forward call applied to each unit: out / x (x has no zeros)."""
+    return out / x
+
+
+def diagnose_backward(dx, dout, mask):
+    """The misconception behind a dx that is not dout * mask: a unit the forward pass kept but
+    whose gradient is zero means another mask; otherwise the mask was ignored or rescaled."""
+    if np.any((dx == 0) & (dout * mask != 0)):
+        return "backward_new_mask"
+    return "backward_mask_misused"
+
+
+@pytest.mark.diagnosis("backward_mask_misused")
+def test_backward_matches_numerical_gradient(submission, rng, partial_credit):
+    """dropout_backward's dx matches the numerical gradient of sum(dropout_forward(x) * dout),
+    taken with the same seed by central differences (step 1e-5) at 40 sampled coordinates, for
+    p = 0.3 and 0.8, within 1e-7 + 1e-6 |numerical|. The forward is linear in x for a fixed mask,
+    so a correct backward meets this up to rounding: no false failures.
+
+    If the student's forward ignores the seed (its own check fails for that), the numerical
+    gradient is meaningless, and dx is compared with dout * (out / x) from the same forward call
+    instead, so that a forward bug does not cost backward points twice. A mask ignored or rescaled
+    in backward gives the right zeros with wrong factors; a new mask gives other zeros.
+    """
+    diagnoses = []
+    for p in (0.3, 0.8):
+        x = nonzero_input(rng, (20, 30))
+        dout = rng.normal(size=x.shape)
+        probes = rng.choice(x.size, size=40, replace=False)
+        obs = submission.dropout_gradient(x, dout, p=p, seed=student_seed(rng), probes=probes, step=STEP)
+        mask = effective_mask(obs.out, x)
+        analytic = obs.dx.flat[probes]
+        seeded_forward_is_repeatable = np.allclose(obs.numerical_dx, (dout * mask).flat[probes], rtol=1e-6, atol=1e-7)
+        if seeded_forward_is_repeatable:
+            correct = np.allclose(analytic, obs.numerical_dx, rtol=1e-6, atol=1e-7)
+        else:
+            correct = np.allclose(obs.dx, dout * mask, rtol=1e-9, atol=1e-12)
+        if not partial_credit.case(correct):
+            diagnoses.append(diagnose_backward(obs.dx, dout, mask))
+    if diagnoses:
+        raise Misconception(diagnoses[0])
+
+
+@pytest.mark.diagnosis("backward_mask_misused")
+def test_backward_test_mode_passes_dout(submission, rng):
+    """After a test-mode forward call, dropout_backward returns dout unchanged. Deterministic."""
+    x = nonzero_input(rng, (8, 9))
+    dout = rng.normal(size=x.shape)
+    obs = submission.dropout_gradient(x, dout, p=0.6, seed=student_seed(rng), probes=[], mode="test")
+    assert np.array_equal(obs.dx, dout)

@@ -1,0 +1,78 @@
+"""``python -m autograder grade PATH``: grade one submission and print its result.
+
+A grade goes through the stages in order: autograder.submission (private tree) ->
+autograder.sandbox (child process) -> autograder.observations (validated replies) ->
+autograder/checks (pytest checks, driven by autograder.plugin) -> autograder.verdicts (points and
+diagnoses) -> autograder.reports (text or JSON).
+
+Exit status 0 whenever a result was produced, whatever the score; 2 with a message when the grader
+itself cannot run (unreadable rubric, no assignment/ tree, a broken check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder.cli import UsageError
+from autograder.limits import DEFAULT_BASE_SEED, DEFAULT_LIMITS, ChildLimits
+from autograder.plugin import GraderError, GradingJob, run_grading
+from autograder.reports import as_json, as_text
+from autograder.rubric import DEFAULT_RUBRIC, Rubric, RubricError, load_rubric
+from autograder.submission import SubmissionRefused, prepare, submission_name
+from autograder.verdicts import GradeResult, refused_result
+
+
+def grade_submission(path: Path, rubric: Rubric, base_seed: int = DEFAULT_BASE_SEED,
+                     limits: ChildLimits = DEFAULT_LIMITS) -> GradeResult:
+    """The result of one submission (folder or .zip). Raises GraderError only for grader faults."""
+    path = Path(path)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dropout-lab-") as workdir:
+        try:
+            prepared = prepare(path, Path(workdir))
+        except SubmissionRefused as refusal:
+            return refused_result(submission_name(path), rubric, str(refusal), time.perf_counter() - started)
+        except FileNotFoundError as error:
+            raise GraderError(str(error)) from None
+        job = GradingJob(prepared.name, prepared.name, prepared.tree, base_seed, prepared.missing)
+        result = run_grading([job], rubric, limits)[job.key]
+    result.execution_time = time.perf_counter() - started
+    return result
+
+
+def load_rubric_or_refuse(path) -> Rubric:
+    try:
+        return load_rubric(path)
+    except RubricError as error:
+        raise UsageError(f"rubric refused, nothing was graded: {error}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    rubric = load_rubric_or_refuse(args.rubric)
+    path = Path(args.path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    try:
+        result = grade_submission(path, rubric, args.seed)
+    except GraderError as error:
+        raise UsageError(f"the grader could not run: {error}") from None
+    print(as_json(result) if args.format == "json" else as_text(result))
+    sys.stdout.flush()
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "grade", help="grade one submission (a folder or a .zip)",
+        description="Grade one submission in a sandboxed child process and print the result.",
+    )
+    parser.add_argument("path", help="the submission: a folder holding nnlab/ or a .zip of one")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), help="rubric TOML file (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_BASE_SEED,
+                        help="base seed of every random input; the same seed replays the same grade (default: %(default)s)")
+    parser.set_defaults(run=run)

@@ -1,0 +1,102 @@
+"""The split between the grader and the child that runs student code, tested with real children."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder import wire
+from autograder.bank import BankEntry, load_bank, write_submission
+from autograder.grade import grade_submission
+from autograder.rubric import load_rubric
+
+RUBRIC = load_rubric()
+
+
+def submission_with(tmp_path, train_body: str) -> Path:
+    entry = BankEntry(name="probe", kind="wrong", summary="", regions={"dropout_forward.train": train_body})
+    return write_submission(entry, tmp_path / "probe")
+
+
+def test_student_prints_never_reach_the_protocol(tmp_path):
+    folder = submission_with(tmp_path, 'print("debugging", x.shape)\nmask = (np.random.rand(*x.shape) < p) / p\nout = x * mask\n')
+    result = grade_submission(folder, RUBRIC)
+    assert result.score == result.max_score
+    assert "debugging" in result.extra_data["student_output"]
+
+
+def test_the_child_sees_a_scrubbed_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DROPOUT_LAB_SECRET", "hunter2")
+    record = tmp_path / "environment.json"
+    body = (
+        f"import json, os, sys\nopen({str(record)!r}, 'w').write(json.dumps([dict(os.environ), sys.flags.isolated]))\n"
+        "mask = (np.random.rand(*x.shape) < p) / p\nout = x * mask\n"
+    )
+    grade_submission(submission_with(tmp_path, body), RUBRIC)
+    environment, isolated = json.loads(record.read_text())
+    assert "DROPOUT_LAB_SECRET" not in environment and isolated == 1
+    assert set(environment) <= {"PATH", "LANG", "HOME", "PYTHONHASHSEED", "OPENBLAS_NUM_THREADS",
+                                "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LC_CTYPE"}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_timeout_kills_the_whole_process_group_and_costs_one_check(tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+    body = (
+        "import subprocess\n"
+        f"if x.ndim == 4:\n    open({str(pid_file)!r}, 'w').write(str(subprocess.Popen(['sleep', '300']).pid))\n"
+        "    while True:\n        pass\n"
+        "mask = (np.random.rand(*x.shape) < p) / p\nout = x * mask\n"
+    )
+    result = grade_submission(submission_with(tmp_path, body), RUBRIC)
+    lost = {test.name: test.diagnosis for test in result.tests if test.status != "passed"}
+    assert lost == {"forward_handles_any_shape": "timeout"}
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the student's grandchild outlived the deadline"
+
+
+def test_a_crash_shows_only_the_students_frames(tmp_path):
+    entry = next(entry for entry in load_bank() if entry.name == "wrong_crash")
+    result = grade_submission(write_submission(entry, tmp_path / "crash"), RUBRIC)
+    test = next(test for test in result.tests if test.name == "forward_keep_fraction")
+    assert test.diagnosis == "crash"
+    assert "TypeError" in test.output and 'File "nnlab/layers.py", line' in test.output
+    assert "child_driver" not in test.output and "autograder" not in test.output
+
+
+def test_wire_round_trips_arrays_and_json():
+    message = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": [1, "two", None, {"c": np.array([True])}]}
+    decoded = wire.decode_body(wire.encode(message)[wire.LENGTH.size:])
+    assert decoded["a"].dtype == np.float32 and np.array_equal(decoded["a"], message["a"])
+    assert decoded["b"][:3] == [1, "two", None] and decoded["b"][3]["c"].dtype == bool
+
+
+def test_wire_refuses_pickled_arrays():
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
+    document = json.dumps({"__array__": 0}).encode()
+    parts = [document, buffer.getvalue()]
+    body = wire.COUNT.pack(len(parts)) + b"".join(wire.LENGTH.pack(len(p)) + p for p in parts)
+    with pytest.raises(wire.WireError):
+        wire.decode_body(body)
+
+
+def test_wire_refuses_truncated_messages():
+    body = wire.encode({"a": np.ones(3)})[wire.LENGTH.size:]
+    with pytest.raises(wire.WireError):
+        wire.decode_body(body[:-5])
