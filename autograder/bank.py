@@ -1,0 +1,103 @@
+"""The self-validation bank: known-wrong and known-right submissions, kept as small TOML files in
+autograder/bank/.
+
+An entry names region bodies by their REGION_NAMES name (autograder.regions) to fill into the
+solution's graded files; regions it does not name keep the reference code. Where a misconception
+lives outside the student regions (removing the given astype line, dropping the input data), an
+entry may also replace exact text of a graded file. A wrong entry lists the checks it must fail
+and the diagnosis it must get there::
+
+    kind = "wrong"                       # or "right"
+    summary = "p used as the drop probability"
+    [regions]
+    "dropout_forward.train" = '''
+    mask = (np.random.rand(*x.shape) > p) / p
+    out = x * mask
+    '''
+    [[replace]]                          # optional, any number
+    file = "nnlab/layers.py"
+    old = "exact text"
+    new = "its replacement"
+    [expect]                             # wrong entries only
+    diagnosis = "p_as_drop_probability"
+    fails = ["forward_keep_fraction"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from autograder.paths import GRADED_FILES, SOLUTION_DIR
+from autograder.regions import REGION_NAMES, fill_regions
+
+BANK_DIR = Path(__file__).with_name("bank")
+
+
+class BankError(ValueError):
+    """A bank entry that cannot be built."""
+
+
+@dataclass(frozen=True)
+class BankEntry:
+    name: str
+    kind: str  # "wrong" or "right"
+    summary: str
+    regions: dict = field(default_factory=dict)
+    replacements: tuple = ()
+    diagnosis: str | None = None
+    fails: tuple = ()
+
+
+def _entry(path: Path) -> BankEntry:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    kind = data.get("kind")
+    if kind not in ("wrong", "right"):
+        raise BankError(f"{path}: kind must be 'wrong' or 'right'")
+    known = {name for names in REGION_NAMES.values() for name in names}
+    unknown = set(data.get("regions", {})) - known
+    if unknown:
+        raise BankError(f"{path}: unknown region(s) {', '.join(sorted(unknown))}")
+    expect = data.get("expect", {})
+    if kind == "wrong" and not (expect.get("diagnosis") and expect.get("fails")):
+        raise BankError(f"{path}: a wrong entry needs [expect] diagnosis and fails")
+    return BankEntry(
+        name=path.stem, kind=kind, summary=data.get("summary", ""),
+        regions=dict(data.get("regions", {})),
+        replacements=tuple((r["file"], r["old"], r["new"]) for r in data.get("replace", [])),
+        diagnosis=expect.get("diagnosis"), fails=tuple(expect.get("fails", ())),
+    )
+
+
+def load_bank(bank_dir: Path = BANK_DIR) -> list[BankEntry]:
+    return [_entry(path) for path in sorted(bank_dir.glob("*.toml"))]
+
+
+def graded_sources(entry: BankEntry, solution_dir: Path = SOLUTION_DIR) -> dict[str, str]:
+    """The entry's version of each graded file."""
+    sources = {}
+    for graded in GRADED_FILES:
+        text = (solution_dir / graded).read_text(encoding="utf-8")
+        bodies = [entry.regions.get(name) for name in REGION_NAMES[graded]]
+        text = fill_regions(text, bodies, graded)
+        for file, old, new in entry.replacements:
+            if file == graded:
+                if old not in text:
+                    raise BankError(f"bank entry {entry.name}: text to replace not found in {graded}: {old!r}")
+                text = text.replace(old, new, 1)
+        sources[graded] = text
+    return sources
+
+
+def write_submission(entry: BankEntry, folder: Path) -> Path:
+    """Write the entry as a submission folder (graded files only) and return the folder."""
+    for graded, text in graded_sources(entry).items():
+        target = folder / graded
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return folder
