@@ -1,0 +1,224 @@
+"""``python -m autograder grade-batch DIR --out OUT [--jobs N]``: grade a whole class.
+
+Every folder or .zip directly under DIR is one student's submission. Students are graded in
+parallel worker processes, each grading a chunk of students in one pytest session; as each student
+finishes, its worker writes OUT/<student>.json atomically (a temporary file, then a rename) and
+tells the parent, the only writer of OUT/grades.csv, which appends the student's line. A progress
+bar goes to stderr.
+
+Rerunning resumes: a student whose JSON result is present and readable is not graded again; a
+missing, truncated or corrupt result is regraded. grades.csv is rebuilt from the results present
+at the start, so a run interrupted between the two writes never leaves them disagreeing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from autograder.cli import UsageError
+from autograder.limits import DEFAULT_BASE_SEED
+from autograder.rubric import DEFAULT_RUBRIC
+from autograder.submission import submission_name
+
+CSV_NAME = "grades.csv"
+CSV_HEADER = ("student", "score", "max_score")
+
+
+def find_submissions(folder: Path) -> dict[str, Path]:
+    """Student name -> submission path, for every folder or .zip directly under ``folder``."""
+    found = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not (path.is_dir() or path.suffix.lower() == ".zip"):
+            continue
+        name = submission_name(path)
+        if name in found:
+            raise UsageError(f"two submissions for {name!r}: {found[name].name} and {path.name}")
+        found[name] = path
+    return found
+
+
+def read_result(path: Path) -> dict | None:
+    """A finished result file, or None if it is missing, truncated or not a result."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not all(key in data for key in ("score", "max_score", "tests")):
+        return None
+    return data
+
+
+def write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def csv_line(student: str, result: dict) -> str:
+    return f"{student},{result['score']:g},{result['max_score']:g}\n"
+
+
+def rebuild_csv(out: Path, finished: dict[str, dict]) -> None:
+    lines = [",".join(CSV_HEADER) + "\n", *(csv_line(name, finished[name]) for name in sorted(finished))]
+    write_atomically(out / CSV_NAME, "".join(lines))
+
+
+def append_csv(out: Path, student: str, result: dict) -> None:
+    with open(out / CSV_NAME, "a", encoding="utf-8") as stream:
+        stream.write(csv_line(student, result))
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def grade_chunk(students: list[tuple[str, str]], rubric_path: str, seed: int, out: str, finished) -> list[str]:
+    """Runs in a worker process: grade several students in ONE pytest session (collection and
+    start-up paid once), writing each student's JSON atomically as soon as it is done and telling
+    the parent through the ``finished`` queue. Returns the students the grader failed on."""
+    from autograder.plugin import GraderError, GradingJob, run_grading
+    from autograder.reports import as_json
+    from autograder.rubric import load_rubric
+    from autograder.submission import SubmissionRefused, prepare
+    from autograder.verdicts import refused_result
+
+    rubric = load_rubric(rubric_path)
+
+    def deliver(name: str, result) -> None:
+        text = as_json(result)
+        write_atomically(Path(out) / f"{name}.json", text + "\n")
+        finished.put((name, json.loads(text)))
+
+    with tempfile.TemporaryDirectory(prefix="dropout-lab-batch-") as workdir:
+        jobs = []
+        for name, path in students:
+            workspace = Path(workdir) / name
+            workspace.mkdir()
+            try:
+                prepared = prepare(Path(path), workspace)
+            except SubmissionRefused as refusal:
+                deliver(name, refused_result(name, rubric, str(refusal)))
+                continue
+            jobs.append(GradingJob(name, name, prepared.tree, seed, prepared.missing))
+        try:
+            run_grading(jobs, rubric, on_result=lambda job, result: deliver(job.key, result))
+        except GraderError as error:
+            return [f"{job.key}: {error}" for job in jobs if not (Path(out) / f"{job.key}.json").exists()]
+    return []
+
+
+def chunks(names: list[str], jobs: int) -> list[list[str]]:
+    """Split the students so that every worker gets several sessions (for balance and a smooth
+    progress bar) of at most 16 students (so an interruption loses little)."""
+    size = max(1, min(16, -(-len(names) // (jobs * 4))))
+    return [names[start:start + size] for start in range(0, len(names), size)]
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total: int, resumed: int):
+        self.total, self.done, self.resumed = total, resumed, resumed
+        self.show()
+
+    def show(self, last: str = "") -> None:
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        note = f" ({self.resumed} resumed)" if self.resumed else ""
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} graded{note} {last[:30]:<30}")
+        sys.stderr.flush()
+
+    def advance(self, student: str) -> None:
+        self.done += 1
+        self.show(student)
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def grade_batch(folder: Path, out: Path, jobs: int, rubric_path: str, seed: int) -> list[str]:
+    """Grade every unfinished student; returns the students the grader failed on."""
+    submissions = find_submissions(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    finished = {name: result for name in submissions if (result := read_result(out / f"{name}.json")) is not None}
+    rebuild_csv(out, finished)
+    todo = [name for name in submissions if name not in finished]
+    progress = Progress(len(submissions), len(finished))
+    failures: list[str] = []
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    manager = multiprocessing.Manager()
+    finished = manager.Queue()
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        pending = {
+            pool.submit(grade_chunk, [(name, str(submissions[name])) for name in chunk], rubric_path, seed, str(out), finished)
+            for chunk in chunks(todo, jobs)
+        }
+        while pending or not finished.empty():
+            try:
+                student, result = finished.get(timeout=0.1)
+            except queue.Empty:
+                done = {future for future in pending if future.done()}
+                for future in done:
+                    try:
+                        failures += future.result()
+                    except Exception as error:  # a worker died: its students stay ungraded
+                        failures.append(f"a worker failed: {error}")
+                pending -= done
+                continue
+            append_csv(out, student, result)
+            progress.advance(student)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        progress.close()
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()  # an interrupted batch must not leave workers grading on
+        pool.shutdown(wait=True, cancel_futures=True)
+        manager.shutdown()
+    return failures
+
+
+def run(args: argparse.Namespace) -> int:
+    from autograder.grade import load_rubric_or_refuse
+
+    load_rubric_or_refuse(args.rubric)  # refuse a bad rubric before grading anyone
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder of submissions")
+    failures = grade_batch(folder, Path(args.out), max(1, args.jobs), str(args.rubric), args.seed)
+    if failures:
+        print("The grader could not grade:", *failures, sep="\n  ", file=sys.stderr)
+        return 1
+    print(f"Results in {args.out} ({CSV_NAME} and one JSON per student).")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "grade-batch", help="grade every submission in a folder, in parallel and resumably",
+        description="Grade every folder or .zip under DIR; write OUT/<student>.json and OUT/grades.csv.",
+    )
+    parser.add_argument("dir", help="folder holding one folder or .zip per student")
+    parser.add_argument("--out", required=True, help="folder for the results")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: %(default)s)")
+    parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), help="rubric TOML file (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_BASE_SEED, help="base seed (default: %(default)s)")
+    parser.set_defaults(run=run)

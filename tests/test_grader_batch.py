@@ -1,0 +1,105 @@
+"""grade-batch (parallel, atomic, resumable) and demo, run for real."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from autograder.bank import load_bank, write_submission
+from autograder.cli import main
+from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES, REPO_ROOT, SOLUTION_DIR
+from autograder.rubric import load_rubric
+
+MAX = load_rubric().max_score
+
+
+def copy_graded(source: Path, target: Path) -> Path:
+    for graded in GRADED_FILES:
+        (target / graded).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / graded, target / graded)
+    return target
+
+
+def class_folder(root: Path, copies: int = 1) -> Path:
+    """Students: ann (solution, folder), ben (assignment, zip), cat (vanilla dropout), and extra
+    copies of the solution named s00, s01, ..."""
+    folder = root / "class"
+    copy_graded(SOLUTION_DIR, folder / "ann")
+    with zipfile.ZipFile(folder / "ben.zip", "w") as archive:
+        for graded in GRADED_FILES:
+            archive.write(ASSIGNMENT_DIR / graded, graded)
+    vanilla = next(entry for entry in load_bank() if entry.name == "wrong_vanilla_dropout")
+    write_submission(vanilla, folder / "cat")
+    for index in range(copies - 1):
+        copy_graded(SOLUTION_DIR, folder / f"s{index:02d}")
+    return folder
+
+
+def grades(out: Path) -> dict[str, tuple[float, float]]:
+    with open(out / "grades.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    names = [row["student"] for row in rows]
+    assert len(names) == len(set(names)), f"duplicate lines in grades.csv: {names}"
+    return {row["student"]: (float(row["score"]), float(row["max_score"])) for row in rows}
+
+
+def test_batch_writes_one_json_per_student_and_the_csv(tmp_path, capsys):
+    folder, out = class_folder(tmp_path), tmp_path / "out"
+    assert main(["grade-batch", str(folder), "--out", str(out), "--jobs", "2"]) == 0
+    table = grades(out)
+    assert table["ann"] == (MAX, MAX) and table["ben"] == (0, MAX) and 0 < table["cat"][0] < MAX
+    for student in ("ann", "ben", "cat"):
+        result = json.loads((out / f"{student}.json").read_text())
+        assert (result["score"], result["max_score"]) == table[student]
+    assert "3/3 graded" in capsys.readouterr().err
+
+
+def test_batch_resumes_and_regrades_only_missing_or_corrupt_results(tmp_path, capsys):
+    folder, out = class_folder(tmp_path), tmp_path / "out"
+    assert main(["grade-batch", str(folder), "--out", str(out), "--jobs", "2"]) == 0
+    kept_stat = (out / "ann.json").stat()
+    (out / "ben.json").write_text((out / "ben.json").read_text()[:100])  # truncated
+    (out / "cat.json").unlink()
+    time.sleep(0.01)
+    assert main(["grade-batch", str(folder), "--out", str(out), "--jobs", "2"]) == 0
+    assert (out / "ann.json").stat().st_mtime_ns == kept_stat.st_mtime_ns  # not regraded
+    assert json.loads((out / "ben.json").read_text())["score"] == 0
+    assert set(grades(out)) == {"ann", "ben", "cat"}
+    assert "(1 resumed)" in capsys.readouterr().err
+
+
+def test_batch_killed_by_a_signal_resumes_without_losing_results(tmp_path):
+    folder, out = class_folder(tmp_path, copies=10), tmp_path / "out"
+    command = [sys.executable, "-m", "autograder", "grade-batch", str(folder), "--out", str(out), "--jobs", "1"]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.json")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert process.returncode != 0, "the batch finished before it could be interrupted"
+    before = {path.name: path.stat().st_mtime_ns for path in out.glob("*.json")}
+    assert 0 < len(before) < 12
+    assert not list(out.glob(".*.tmp")), "a temporary file was left behind"
+    assert all(json.loads((out / name).read_text())["max_score"] == MAX for name in before)
+    rerun = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"({len(before)} resumed)" in rerun.stderr
+    assert all((out / name).stat().st_mtime_ns == stamp for name, stamp in before.items())
+    assert len(grades(out)) == 12 and len(list(out.glob("*.json"))) == 12
+
+
+def test_demo_shows_full_marks_zero_and_buggy_feedback(capsys):
+    assert main(["demo"]) == 0
+    text = capsys.readouterr().out
+    assert text.count(f"Score: {MAX:g} / {MAX:g}") == 1
+    assert f"Score: 0 / {MAX:g}" in text and "not implemented yet" in text
+    assert "vanilla dropout" in text and "drew a new random mask" in text and "seed" in text
+    assert "Traceback" not in text
