@@ -81,8 +81,9 @@ SENTENCES = {
     ),
     # FullyConnectedNet
     "fc_dropout_missing": (
-        "Some hidden layer of FullyConnectedNet does not apply dropout, or throws its result away: set "
-        "hidden, dropout_cache = dropout_forward(relu_out, self.dropout_param) in every hidden layer."
+        "Some hidden layer of FullyConnectedNet does not apply dropout, or throws its result away: in "
+        "every hidden layer, apply dropout to the output of the ReLU and pass what dropout returns on "
+        "to the next layer."
     ),
     "fc_dropout_on_input": (
         "FullyConnectedNet applies dropout to the input data: apply it only to the output of each "

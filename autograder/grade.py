@@ -27,18 +27,26 @@ from autograder.verdicts import GradeResult, refused_result
 
 
 def grade_submission(path: Path, rubric: Rubric, base_seed: int = DEFAULT_BASE_SEED,
-                     limits: ChildLimits = DEFAULT_LIMITS) -> GradeResult:
-    """The result of one submission (folder or .zip). Raises GraderError only for grader faults."""
+                     limits: ChildLimits = DEFAULT_LIMITS, only_checks: frozenset | None = None) -> GradeResult:
+    """The result of one submission (folder or .zip). Raises GraderError only for grader faults.
+
+    ``only_checks`` limits the grade to those checks (the student's public ``check`` uses it); the
+    result then lists and counts only them.
+    """
     path = Path(path)
+    shown = rubric if only_checks is None else Rubric(
+        rubric.path, {name: entry for name, entry in rubric.entries.items() if name in only_checks}
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dropout-lab-") as workdir:
         try:
             prepared = prepare(path, Path(workdir))
         except SubmissionRefused as refusal:
-            return refused_result(submission_name(path), rubric, str(refusal), time.perf_counter() - started)
+            return refused_result(submission_name(path), shown, str(refusal), time.perf_counter() - started)
         except FileNotFoundError as error:
             raise GraderError(str(error)) from None
-        job = GradingJob(prepared.name, prepared.name, prepared.tree, base_seed, prepared.missing)
+        job = GradingJob(prepared.name, prepared.name, prepared.tree, base_seed, prepared.missing,
+                         only_checks=only_checks)
         result = run_grading([job], rubric, limits)[job.key]
     result.execution_time = time.perf_counter() - started
     return result
