@@ -1,9 +1,12 @@
 """The program that runs inside the sandboxed child: it imports the submission and serves calls.
 
-It is started as ``python -I child_driver.py TREE REQUEST_FD REPLY_FD`` from a directory that holds
-a copy of this file and of ``wire.py`` only (the grader package itself is not importable here). It
-answers one request at a time on the dedicated pipes; the student's prints go to stdout/stderr,
-which the parent captures separately, so they can never be mistaken for a reply.
+It is started as ``python -I child_driver.py TREE REQUEST_FD REPLY_FD [UID]`` from a directory that
+holds a copy of this file and of ``wire.py`` only (the grader package itself is not importable here).
+Before any student code runs it moves the two protocol pipes to fresh close-on-exec descriptors
+(closing the numbers given on its command line), drops to UID when given one (inside bwrap, as
+root), and says so. It then answers one request at a time, echoing each request's id; the student's
+prints go to stdout/stderr, which the parent captures separately, so they can never be mistaken for
+a reply, and the parent treats anything malformed or out of turn on the pipes as a failed call.
 
 Replies hold plain arrays and JSON values only. Every verdict is computed by the parent.
 """
@@ -246,34 +249,76 @@ def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, X, y,
 OPERATIONS = {"forward": op_forward, "forward_backward": op_forward_backward, "fc_run": op_fc_run}
 
 
-def serve(requests, replies) -> None:
-    def send(message):
-        replies.write(wire.encode(message))
-        replies.flush()
+class Channel:
+    """The protocol's two pipes, moved to fresh close-on-exec descriptors before student code runs."""
 
+    def __init__(self, request_fd: int, reply_fd: int):
+        import fcntl
+
+        self.requests = fcntl.fcntl(request_fd, fcntl.F_DUPFD_CLOEXEC, 40)
+        self.replies = fcntl.fcntl(reply_fd, fcntl.F_DUPFD_CLOEXEC, 40)
+        os.close(request_fd)  # the numbers on the command line now lead nowhere
+        os.close(reply_fd)
+        self._write = os.write  # bound now, so a student who patches os.write does not reach us
+
+    def send(self, message) -> None:
+        view = memoryview(wire.encode(message))
+        while view:
+            view = view[self._write(self.replies, view):]
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    chunks, missing = [], size
+    while missing:
+        chunk = os.read(fd, missing)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(channel: Channel):
+    header = _read_exact(channel.requests, wire.LENGTH.size)
+    if header is None:
+        return None
+    body = _read_exact(channel.requests, wire.LENGTH.unpack(header)[0])
+    return None if body is None else wire.decode_body(body)
+
+
+def drop_privileges(uid: int) -> None:
+    """Become ``uid`` (root in bwrap only): RLIMIT_NPROC never applies to uid 0."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def serve(channel: Channel) -> None:
     try:
         import nnlab.layers  # noqa: F401  (the student's files)
         import nnlab.classifiers.fc_net  # noqa: F401
     except BaseException as error:  # anything the student's module does on import
-        send({"error": describe_error(error, importing=True)})
+        channel.send({"error": describe_error(error, importing=True)})
         return
-    send({"ready": True})
+    channel.send({"ready": True})
     while True:
-        request = wire.read_message(requests)
+        request = receive(channel)
         if request is None:
             return
         try:
-            reply = {"value": OPERATIONS[request["op"]](**request["args"])}
+            reply = {"id": request["id"], "value": OPERATIONS[request["op"]](**request["args"])}
         except BaseException as error:  # student code may raise anything, SystemExit included
-            reply = {"error": describe_error(error)}
-        send(reply)
+            reply = {"id": request.get("id"), "error": describe_error(error)}
+        channel.send(reply)
 
 
 def main() -> None:
+    channel = Channel(int(sys.argv[2]), int(sys.argv[3]))
+    if len(sys.argv) > 4:
+        drop_privileges(int(sys.argv[4]))
+    channel.send({"sandboxed": True})  # before any student code: the parent knows we got here
     sys.path.insert(1, TREE)  # after this file's directory, so the submission cannot shadow wire
-    requests = os.fdopen(int(sys.argv[2]), "rb")
-    replies = os.fdopen(int(sys.argv[3]), "wb")
-    serve(requests, replies)
+    serve(channel)
 
 
 if __name__ == "__main__":

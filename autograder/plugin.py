@@ -30,7 +30,7 @@ from autograder.diagnoses import Misconception
 from autograder.limits import DEFAULT_LIMITS, ChildLimits
 from autograder.observations import Submission
 from autograder.rubric import CHECKS_DIR, Rubric
-from autograder.sandbox import MISSING_PROTECTIONS, PROTECTIONS, Child, ChildFailure
+from autograder.sandbox import Child, ChildFailure, bwrap_status, protections
 from autograder.verdicts import GradeResult, Outcome, verdict
 
 class GraderError(RuntimeError):
@@ -119,6 +119,7 @@ class GradingPlugin:
         self._started: dict[str, float] = {}
         self._children: dict[Path, Child] = {}
         self._tree_users: dict[Path, int] = {}
+        self._budget_owner: dict[Path, GradingJob] = {}
 
     # -- collection ---------------------------------------------------------------------------
     def pytest_generate_tests(self, metafunc):
@@ -152,6 +153,9 @@ class GradingPlugin:
             workdir = job.tree.parent / "child"
             workdir.mkdir(exist_ok=True)
             child = self._children[job.tree] = Child(job.tree, workdir, self.limits)
+        if self._budget_owner.get(job.tree) is not job:  # each submission gets its own wall-clock budget
+            self._budget_owner[job.tree] = job
+            child.reset_budget()
         return child
 
     def record_seed(self, job: GradingJob, check: str, seed: int) -> None:
@@ -193,12 +197,15 @@ class GradingPlugin:
             verdict(check, entry, outcomes[check], self._seeds.get((job.key, check), {}))
             for check, entry in self.rubric.entries.items() if check in outcomes
         ]
+        in_force, missing = protections(self.limits)
         extra = {
             "base_seed": job.base_seed,
             "missing_files": list(job.missing),
-            "protections": list(PROTECTIONS),
-            "missing_protections": list(MISSING_PROTECTIONS),
+            "protections": in_force,
+            "missing_protections": missing,
         }
+        if missing and self.limits.use_bubblewrap:
+            extra["sandbox_note"] = bwrap_status()[1]
         internal = {check: o.internal_error for check, o in outcomes.items() if o.internal_error}
         if internal:
             extra["grader_errors"] = internal

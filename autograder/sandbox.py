@@ -1,17 +1,31 @@
 """Running student code: the launcher of the sandboxed child process (stage 2 of a grade).
 
-The child is ``python -I`` (isolated: no user site, no PYTHON* variables, no current directory on
-sys.path) running autograder/child_driver.py from a private directory, with a scrubbed environment,
-stdin closed, its own session and process group, rlimits on CPU, address space, file size, open
-files and processes, and its stdout/stderr captured to a file and truncated. Requests and replies
-travel on two dedicated pipes (autograder.wire); a call that overruns its wall-clock deadline gets
-the whole process group killed with SIGKILL, and the next call starts a fresh child.
+This is the ONE module that starts student code. What every child gets:
 
-This is the one module that starts student code, so hardening it (issue 4: bubblewrap) happens here.
+- ``python -I -B`` (isolated: no user site, no PYTHON* variables, no current directory on sys.path)
+  running autograder/child_driver.py, with a scrubbed environment, stdin closed, its own session and
+  process group, and rlimits on CPU seconds, address space, file size, open files and processes;
+- its stdout/stderr captured to a file that the parent reads back truncated (RLIMIT_FSIZE bounds it);
+- requests and replies on two dedicated pipes (autograder.wire) that the driver moves to fresh
+  close-on-exec descriptors before any student code runs; every reply must echo its request's id
+  and be well formed, or the call fails and the child is replaced;
+- a wall-clock deadline per call, and one for the whole submission, enforced here with SIGKILL of
+  the child's whole process group; the next call starts a fresh child.
+
+Where bubblewrap works (probed once per process; ``DROPOUT_LAB_BWRAP=0`` turns it off) the child
+also runs inside ``bwrap``: no network (--unshare-net), its own PID namespace with --die-with-parent
+(killing the group kills bwrap, and the kernel then kills everything in the namespace, setsid or
+not), a root that holds only /usr and the Python runtime and venv read-only, /proc and a minimal
+/dev, and one size-limited tmpfs, /sandbox, holding the driver and a fresh copy of the private
+tree (copied in through descriptors, so nothing the child writes reaches the disk). The solution
+tree, the rubric, other submissions and the results are simply not in its filesystem. When the
+grader runs as root, the child also drops to a uid of its own, so that RLIMIT_NPROC holds.
+Without bwrap, each result's extra_data lists the protections that were missing.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import select
@@ -23,11 +37,16 @@ import time
 from pathlib import Path
 
 from autograder import wire
-from autograder.limits import DEFAULT_LIMITS, MAX_CHILD_OUTPUT_BYTES, MAX_MESSAGE_BYTES, ChildLimits
+from autograder.limits import (BWRAP_ENVIRONMENT_VARIABLE, CHILD_UID_BASE, CHILD_UID_SPAN, DEFAULT_LIMITS,
+                               MAX_CHILD_OUTPUT_BYTES, MAX_MESSAGE_BYTES, ChildLimits)
 
 DRIVER_FILES = ("child_driver.py", "wire.py")
-PROTECTIONS = ("python -I", "scrubbed environment", "no stdin", "own process group", "rlimits", "deadline")
-MISSING_PROTECTIONS = ("bubblewrap (network, filesystem view)",)
+SANDBOX_ROOT = "/sandbox"  # the child's tmpfs, inside bwrap
+ALWAYS = ("python -I", "scrubbed environment", "no stdin", "own process group", "rlimits",
+          "call and submission deadlines", "output captured and truncated", "protocol on private descriptors")
+BWRAP_PROTECTIONS = ("bubblewrap", "no network", "own PID namespace", "read-only Python runtime",
+                     "private filesystem view", "size-limited scratch space")
+OWN_UID = "own uid (process limit enforced)"
 
 
 class ChildFailure(Exception):
@@ -40,25 +59,125 @@ class ChildFailure(Exception):
         self.frames = frames or []
 
 
-def _scrubbed_environment(home: Path) -> dict[str, str]:
+# -- bubblewrap -------------------------------------------------------------------------------------
+def _runtime_paths() -> list[str]:
+    """Directories the child needs read-only: the Python installation, the venv, numpy's home."""
+    import numpy
+
+    candidates = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix,
+                  os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__))),
+                  os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
+    candidates = {path for path in candidates if os.path.isdir(path) and path != "/"}
+    # /usr is bound whole; drop what it (or another candidate) already covers.
+    chosen = sorted(path for path in candidates
+                    if not any(path != other and path.startswith(other.rstrip("/") + "/") for other in candidates | {"/usr"}))
+    return [path for path in chosen if path != "/usr"]
+
+
+def _base_bwrap_arguments(bwrap: str, as_root: bool) -> list[str]:
+    arguments = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                 "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    if as_root:  # the driver needs these two to drop to its own uid; they go with the uid change
+        arguments += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    arguments += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "lib", "lib32", "lib64", "sbin"):
+        path = Path("/") / name
+        if path.is_symlink():
+            arguments += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            arguments += ["--ro-bind", str(path), str(path)]
+    made = {"/"}
+    for runtime in _runtime_paths():
+        for parent in reversed(Path(runtime).parents):  # bwrap would make missing parents 0700
+            if str(parent) not in made:
+                made.add(str(parent))
+                arguments += ["--perms", "0755", "--dir", str(parent)]
+        made.add(runtime)
+        arguments += ["--ro-bind", runtime, runtime]
+    return arguments + ["--proc", "/proc", "--dev", "/dev"]
+
+
+def _finish_bwrap_arguments(arguments: list[str]) -> list[str]:
+    return arguments + ["--symlink", f"{SANDBOX_ROOT}/tmp", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/",
+                        "--chdir", SANDBOX_ROOT]
+
+
+@functools.lru_cache(maxsize=None)
+def bwrap_status() -> tuple[str | None, str]:
+    """(path to a working bwrap, "") or (None, why bubblewrap is not used). Probed once."""
+    if os.environ.get(BWRAP_ENVIRONMENT_VARIABLE, "1") == "0":
+        return None, f"turned off by {BWRAP_ENVIRONMENT_VARIABLE}=0"
+    bwrap = shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None)
+    if bwrap is None:
+        return None, "bwrap is not installed (Debian package bubblewrap)"
+    arguments = _base_bwrap_arguments(bwrap, os.geteuid() == 0)
+    arguments += ["--perms", "0777", "--size", str(1 << 20), "--tmpfs", SANDBOX_ROOT, "--dir", f"{SANDBOX_ROOT}/tmp"]
+    command = _finish_bwrap_arguments(arguments) + [sys.executable, "-I", "-c", "import numpy, socket; print('ok')"]
+    try:
+        probe = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                               env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return None, f"bwrap does not run here ({error})"
+    if probe.returncode != 0 or probe.stdout.strip() != b"ok":
+        reason = probe.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {probe.returncode}"]
+        return None, f"bwrap does not work here ({reason[0][:200]})"
+    return bwrap, ""
+
+
+def protections(limits: ChildLimits = DEFAULT_LIMITS) -> tuple[list[str], list[str]]:
+    """(protections in force, protections missing) for children started with ``limits``."""
+    bwrap, _ = bwrap_status() if limits.use_bubblewrap else (None, "")
+    in_force = list(ALWAYS)
+    missing = []
+    (in_force if bwrap else missing).extend(BWRAP_PROTECTIONS)
+    own_uid = os.geteuid() != 0 or bwrap is not None
+    (in_force if own_uid else missing).append(OWN_UID if os.geteuid() == 0 else "process limit (per user)")
+    return in_force, missing
+
+
+# -- the child --------------------------------------------------------------------------------------
+def _scrubbed_environment(home: str) -> dict[str, str]:
     # One BLAS thread: the child must not spawn threads that count against its process limit.
     single_thread = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home), "PYTHONHASHSEED": "0", **single_thread}
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "PYTHONHASHSEED": "0", **single_thread}
 
 
-def _rlimit_setter(limits: ChildLimits):
+try:
+    import ctypes
+
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: the child then only dies by its group being killed
+    _prctl = None
+
+
+def _rlimit_setter(limits: ChildLimits, processes: int):
     def apply() -> None:
+        if _prctl is not None:
+            _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the child dies with its grader process
         for which, value in (
             (resource.RLIMIT_CPU, limits.cpu_seconds),
             (resource.RLIMIT_AS, limits.memory_bytes),
             (resource.RLIMIT_FSIZE, limits.file_bytes),
             (resource.RLIMIT_NOFILE, limits.open_files),
-            (resource.RLIMIT_NPROC, limits.processes),
+            (resource.RLIMIT_NPROC, processes),
             (resource.RLIMIT_CORE, 0),
         ):
             resource.setrlimit(which, (value, value))
 
     return apply
+
+
+def _tree_files(tree: Path) -> tuple[list[str], list[str]]:
+    """Directories and regular files of the private tree, relative and sorted (no links)."""
+    directories, files = [], []
+    for root, names, filenames in os.walk(tree):
+        names[:] = sorted(name for name in names if name != "__pycache__" and not os.path.islink(os.path.join(root, name)))
+        relative = os.path.relpath(root, tree)
+        directories += [os.path.normpath(os.path.join(relative, name)) for name in names]
+        files += [os.path.normpath(os.path.join(relative, name)) for name in sorted(filenames)
+                  if not name.endswith(".pyc") and os.path.isfile(os.path.join(root, name))
+                  and not os.path.islink(os.path.join(root, name))]
+    return directories, files
 
 
 class Child:
@@ -71,7 +190,19 @@ class Child:
         self.process: subprocess.Popen | None = None
         self.output_path = self.workdir / "child-output.txt"
         self._requests = self._replies = -1
+        self._next_id = 0
         self.import_failure: ChildFailure | None = None
+        self._timeout_message = ""
+        self.spent = 0.0  # wall-clock seconds used by this submission's calls and start-ups
+        self.bwrap = bwrap_status()[0] if limits.use_bubblewrap else None
+        self.uid = CHILD_UID_BASE + os.getpid() % CHILD_UID_SPAN if self.bwrap and os.geteuid() == 0 else None
+
+    def protections(self) -> tuple[list[str], list[str]]:
+        return protections(self.limits)
+
+    def reset_budget(self) -> None:
+        """Start the per-submission wall-clock budget again (a new job on the same tree)."""
+        self.spent = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
     def _driver_dir(self) -> Path:
@@ -82,27 +213,65 @@ class Child:
                 shutil.copyfile(Path(__file__).with_name(name), driver / name)
         return driver
 
+    def _command(self, request_read: int, reply_write: int, opened: list[int]) -> tuple[list[str], str]:
+        """The child's command line and working directory; files handed to bwrap go into ``opened``."""
+        if self.bwrap is None:
+            driver = str(self._driver_dir() / "child_driver.py")
+            return [sys.executable, "-I", "-B", "-u", driver, str(self.tree), str(request_read), str(reply_write)], str(self.workdir)
+        arguments = _base_bwrap_arguments(self.bwrap, self.uid is not None)
+        arguments += ["--perms", "0777", "--size", str(self.limits.scratch_bytes), "--tmpfs", SANDBOX_ROOT]
+        for name in ("tmp", "home", "driver", "submission"):
+            arguments += ["--perms", "0777" if name != "driver" else "0755", "--dir", f"{SANDBOX_ROOT}/{name}"]
+
+        def copy_in(source: Path, target: str, perms: str) -> None:
+            descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+            opened.append(descriptor)
+            arguments.extend(["--perms", perms, "--file", str(descriptor), target])
+
+        for name in DRIVER_FILES:
+            copy_in(Path(__file__).with_name(name), f"{SANDBOX_ROOT}/driver/{name}", "0444")
+        directories, files = _tree_files(self.tree)
+        for directory in directories:
+            arguments += ["--perms", "0777", "--dir", f"{SANDBOX_ROOT}/submission/{directory}"]
+        for file in files:
+            copy_in(self.tree / file, f"{SANDBOX_ROOT}/submission/{file}", "0666")
+        command = _finish_bwrap_arguments(arguments) + [
+            sys.executable, "-I", "-B", "-u", f"{SANDBOX_ROOT}/driver/child_driver.py", f"{SANDBOX_ROOT}/submission",
+            str(request_read), str(reply_write), *([str(self.uid)] if self.uid is not None else [])]
+        return command, str(self.workdir)
+
     def start(self) -> None:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         output = open(self.output_path, "ab")
+        opened: list[int] = []
+        started = time.monotonic()
+        processes = self.limits.processes if (self.uid is not None) else self.limits.shared_uid_processes
         try:
+            command, cwd = self._command(request_read, reply_write, opened)
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-u", str(self._driver_dir() / "child_driver.py"),
-                 str(self.tree), str(request_read), str(reply_write)],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                env=_scrubbed_environment(self.workdir), cwd=str(self.workdir),
-                pass_fds=(request_read, reply_write), start_new_session=True,
-                preexec_fn=_rlimit_setter(self.limits),
+                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                env=_scrubbed_environment(f"{SANDBOX_ROOT}/home" if self.bwrap else str(self.workdir)), cwd=cwd,
+                pass_fds=(request_read, reply_write, *opened), start_new_session=True,
+                preexec_fn=_rlimit_setter(self.limits, processes),
             )
         finally:
             output.close()
-            os.close(request_read)
-            os.close(reply_write)
+            for descriptor in (request_read, reply_write, *opened):
+                os.close(descriptor)
         self._requests, self._replies = request_write, reply_read
         os.set_blocking(self._requests, False)
+        allowed = min(self.limits.startup_seconds, max(self._budget_left(), 0))
+        self._timeout_message = f"the submission did not start within {allowed:g} seconds"
+        deadline = started + allowed
         try:
-            hello = self._receive(time.monotonic() + self.limits.startup_seconds)
+            try:
+                sandboxed = self._receive(deadline)  # sent before any student code runs
+                if set(sandboxed) != {"sandboxed"}:
+                    raise ChildFailure("crash", "the child did not start as expected")
+                hello = self._receive(deadline)
+            finally:
+                self.spent += time.monotonic() - started
         except ChildFailure as failure:
             # A submission that cannot even start would fail the same way on every call.
             self.import_failure = failure
@@ -114,9 +283,13 @@ class Child:
             self.import_failure = ChildFailure("does_not_import", message, _lines(error.get("frames")))
             self.stop()
             raise self.import_failure
+        if hello != {"ready": True}:
+            self.import_failure = ChildFailure("crash", "the child sent something else than its greeting")
+            self.stop()
+            raise self.import_failure
 
     def stop(self) -> None:
-        """Kill the child's whole process group and release the pipes."""
+        """Kill the child's whole process group (and with bwrap, its PID namespace); release the pipes."""
         if self.process is not None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -140,23 +313,38 @@ class Child:
         return text + ("\n[output truncated]" if len(data) > MAX_CHILD_OUTPUT_BYTES else "")
 
     # -- calls ------------------------------------------------------------------------------
+    def _budget_left(self) -> float:
+        return self.limits.submission_seconds - self.spent
+
     def call(self, op: str, **args):
         """Run one operation of the driver in the child and return its value (raw, unvalidated).
 
-        Raises ChildFailure when the student code raised, overran the deadline or killed the child.
+        Raises ChildFailure when the student code raised, overran a deadline, killed the child or
+        answered with anything but a well-formed reply to this very request.
         """
         if self.import_failure is not None:  # a fresh exception: re-raising one grows its traceback
             failure = self.import_failure
             raise ChildFailure(failure.kind, failure.message, failure.frames)
+        if self._budget_left() <= 0:
+            raise ChildFailure("timeout", f"the submission used up its {self.limits.submission_seconds:g} seconds")
         if self.process is None:
             self.start()
-        deadline = time.monotonic() + self.limits.call_seconds
+        started = time.monotonic()
+        allowed = min(self.limits.call_seconds, max(self._budget_left(), 0))
+        self._timeout_message = (f"no answer within {self.limits.call_seconds:g} seconds" if allowed == self.limits.call_seconds
+                                 else f"the submission used up its {self.limits.submission_seconds:g} seconds")
+        deadline = started + allowed
+        self._next_id += 1
         try:
-            self._send(wire.encode({"op": op, "args": args}), deadline)
+            self._send(wire.encode({"id": self._next_id, "op": op, "args": args}), deadline)
             reply = self._receive(deadline)
+            if reply.get("id") != self._next_id or not set(reply) <= {"id", "value", "error"} or len(reply) != 2:
+                raise ChildFailure("crash", "the child answered out of turn (a forged or stale reply)")
         except ChildFailure:
             self.stop()
             raise
+        finally:
+            self.spent += time.monotonic() - started
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
             kind = error.get("kind") if error.get("kind") in ("not_implemented", "memory", "crash") else "crash"
@@ -205,20 +393,25 @@ class Child:
             )
             if readable or writable:
                 return
-        raise ChildFailure("timeout", f"no answer within {self.limits.call_seconds:g} seconds")
+        raise ChildFailure("timeout", self._timeout_message)
 
     def _death(self) -> ChildFailure:
-        """Why the child went away: killed for memory or CPU, or exited."""
+        """Why the child went away: killed for memory, CPU or file size, or exited."""
         code = None
         if self.process is not None:
             try:
                 code = self.process.wait(timeout=1)
             except subprocess.TimeoutExpired:  # it closed the pipe but lives on
                 self.stop()
-        if code is not None and code < 0 and -code in (signal.SIGXCPU, signal.SIGKILL):
+        signal_number = -code if code is not None and code < 0 else None
+        if self.bwrap and code is not None and code > 128:  # bwrap reports a killed child as 128 + signal
+            signal_number = code - 128
+        if signal_number in (signal.SIGXCPU, signal.SIGKILL):
             return ChildFailure("timeout", "the process ran out of its CPU time")
-        if code is not None and code < 0 and -code == signal.SIGSEGV:
+        if signal_number == signal.SIGSEGV:
             return ChildFailure("memory", "the process was killed by a memory fault")
+        if signal_number == signal.SIGXFSZ:
+            return ChildFailure("crash", "the process wrote more than its file size limit")
         return ChildFailure("crash", f"the process exited unexpectedly (exit status {code})")
 
 
