@@ -7,7 +7,9 @@ tells the parent, the only writer of OUT/grades.csv, which appends the student's
 bar goes to stderr.
 
 Rerunning resumes: a student whose JSON result is present and readable is not graded again; a
-missing, truncated or corrupt result is regraded. grades.csv is rebuilt from the results present
+missing, truncated or corrupt result is regraded. Workers and the queue's manager die with the
+batch (PR_SET_PDEATHSIG), and sandboxed children die with their worker, so a batch killed even with
+SIGKILL leaves nothing grading on that could write a result twice. grades.csv is rebuilt from the results present
 at the start, so a run interrupted between the two writes never leaves them disagreeing.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import multiprocessing.managers
 import os
 import queue
 import signal
@@ -54,7 +57,23 @@ def read_result(path: Path) -> dict | None:
         return None
     if not isinstance(data, dict) or not all(key in data for key in ("score", "max_score", "tests")):
         return None
+    numbers = all(isinstance(data[key], (int, float)) and not isinstance(data[key], bool) for key in ("score", "max_score"))
+    if not numbers or not isinstance(data["tests"], list) or not isinstance(data.get("extra_data"), dict):
+        return None
     return data
+
+
+def _die_with_parent() -> None:
+    """In a worker or the queue's manager: the kernel kills it when grade-batch dies, even by SIGKILL,
+    so that a killed batch leaves nothing grading on (and a rerun never grades anyone twice)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent was already gone
+        os._exit(1)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -164,9 +183,10 @@ def grade_batch(folder: Path, out: Path, jobs: int, rubric_path: str, seed: int)
     progress = Progress(len(submissions), len(finished))
     failures: list[str] = []
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    manager = multiprocessing.Manager()
+    manager = multiprocessing.managers.SyncManager()
+    manager.start(_die_with_parent)
     finished = manager.Queue()
-    pool = ProcessPoolExecutor(max_workers=jobs)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent)
     try:
         pending = {
             pool.submit(grade_chunk, [(name, str(submissions[name])) for name in chunk], rubric_path, seed, str(out), finished)
