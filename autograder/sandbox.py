@@ -98,8 +98,11 @@ def _base_bwrap_arguments(bwrap: str, as_root: bool) -> list[str]:
 
 
 def _finish_bwrap_arguments(arguments: list[str]) -> list[str]:
-    return arguments + ["--symlink", f"{SANDBOX_ROOT}/tmp", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/",
-                        "--chdir", SANDBOX_ROOT]
+    # /tmp leads into the private tmpfs, unless the runtime itself lives under /tmp (a checkout
+    # there): /tmp then already holds that read-only bind, and tempfile falls back to the cwd.
+    runtime_in_tmp = any(path == "/tmp" or path.startswith("/tmp/") for path in _runtime_paths())
+    tmp = [] if runtime_in_tmp else ["--symlink", f"{SANDBOX_ROOT}/tmp", "/tmp"]
+    return arguments + tmp + ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_ROOT]
 
 
 @functools.lru_cache(maxsize=None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -13,7 +15,9 @@ import pytest
 from autograder import wire
 from autograder.bank import BankEntry, load_bank, write_submission
 from autograder.grade import grade_submission
+from autograder.limits import BWRAP_ENVIRONMENT_VARIABLE
 from autograder.rubric import load_rubric
+from autograder.sandbox import bwrap_status
 
 RUBRIC = load_rubric()
 
@@ -115,3 +119,14 @@ def test_wire_refuses_truncated_messages():
     body = wire.encode({"a": np.ones(3)})[wire.LENGTH.size:]
     with pytest.raises(wire.WireError):
         wire.decode_body(body[:-5])
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bwrap is not installed: the fallback is tested elsewhere")
+def test_an_installed_bwrap_is_used_wherever_the_kit_lives():
+    """Where bwrap is installed, the sandbox must work with it (a checkout under /tmp included):
+    a probe failure would silently drop protections, so it fails here instead of skipping tests.
+    Set DROPOUT_LAB_BWRAP=0 on a machine whose bwrap cannot run."""
+    if os.environ.get(BWRAP_ENVIRONMENT_VARIABLE) == "0":
+        pytest.skip("bubblewrap turned off by DROPOUT_LAB_BWRAP=0")
+    path, why = bwrap_status()
+    assert path is not None, why
