@@ -157,7 +157,7 @@ def build_course(course_dir: Path, exchange: Path | None = None, course_id: str 
     from autograder.limits import DEFAULT_BASE_SEED
     from autograder.nbgrader_bridge import LONG_CELL_TAG, BridgeError
     from autograder.regions import RegionError
-    from autograder.release import expected_tree
+    from autograder.release import expected_tree, write_tree
     from autograder.rubric import RubricError, load_rubric
 
     course_dir = Path(course_dir).resolve()
@@ -174,12 +174,7 @@ def build_course(course_dir: Path, exchange: Path | None = None, course_id: str 
         raise UsageError(str(error)) from None
 
     source = course_dir / "source" / ASSIGNMENT_ID
-    if source.exists():
-        shutil.rmtree(source)
-    for name, content in library.items():
-        target = source / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+    write_tree(library, source)
     nbformat.write(notebook, source / NOTEBOOK_NAME)
     shutil.copyfile(rubric_path, course_dir / "rubric.toml")
 
