@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wire  # noqa: E402
 
-TREE = os.path.realpath(sys.argv[1])
+TREE = os.path.realpath(sys.argv[1]) if __name__ == "__main__" else ""  # set by run() when forked
 MAX_TEXT = 400
 
 
@@ -312,13 +312,21 @@ def serve(channel: Channel) -> None:
         channel.send(reply)
 
 
-def main() -> None:
-    channel = Channel(int(sys.argv[2]), int(sys.argv[3]))
-    if len(sys.argv) > 4:
-        drop_privileges(int(sys.argv[4]))
+def run(tree: str, request_fd: int, reply_fd: int, uid: int | None) -> None:
+    """Serve one submission: from main() in a fresh interpreter, or in a process forked by the
+    zygote (autograder/zygote_driver.py), which has already dropped to ``uid`` itself."""
+    global TREE
+    TREE = os.path.realpath(tree)
+    channel = Channel(request_fd, reply_fd)
+    if uid is not None:
+        drop_privileges(uid)
     channel.send({"sandboxed": True})  # before any student code: the parent knows we got here
     sys.path.insert(1, TREE)  # after this file's directory, so the submission cannot shadow wire
     serve(channel)
+
+
+def main() -> None:
+    run(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)
 
 
 if __name__ == "__main__":

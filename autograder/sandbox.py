@@ -31,16 +31,20 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 from autograder import wire
 from autograder.limits import (BWRAP_ENVIRONMENT_VARIABLE, CHILD_UID_BASE, CHILD_UID_SPAN, DEFAULT_LIMITS,
                                MAX_CHILD_OUTPUT_BYTES, MAX_MESSAGE_BYTES, ChildLimits)
 
-DRIVER_FILES = ("child_driver.py", "wire.py")
+DRIVER_FILES = ("child_driver.py", "wire.py", "zygote_driver.py")
 SANDBOX_ROOT = "/sandbox"  # the child's tmpfs, inside bwrap
 ALWAYS = ("python -I", "scrubbed environment", "no stdin", "own process group", "rlimits",
           "call and submission deadlines", "output captured and truncated", "protocol on private descriptors")
@@ -157,6 +161,8 @@ def _rlimit_setter(limits: ChildLimits, processes: int):
     def apply() -> None:
         if _prctl is not None:
             _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the child dies with its grader process
+        if limits is None:  # the zygote: its children set their own limits
+            return
         for which, value in (
             (resource.RLIMIT_CPU, limits.cpu_seconds),
             (resource.RLIMIT_AS, limits.memory_bytes),
@@ -183,6 +189,123 @@ def _tree_files(tree: Path) -> tuple[list[str], list[str]]:
     return directories, files
 
 
+# -- the zygote (bwrap only) -----------------------------------------------------------------------
+class Zygote:
+    """A warm process inside one bwrap sandbox (autograder/zygote_driver.py) that forks a fresh
+    child per submission and, between submissions, kills every process the last one left and wipes
+    its files, so that numpy and Python start once per grader process instead of once per
+    submission. Any failure of the zygote to answer, in time and as expected, kills its whole
+    sandbox; the next submission then gets a new one."""
+
+    def __init__(self, bwrap: str, uid: int | None, limits: ChildLimits, deadline: float):
+        self.uid = uid
+        self.socket, zygote_end = socket.socketpair()
+        arguments = _base_bwrap_arguments(bwrap, uid is not None)
+        arguments += ["--perms", "0777", "--size", str(limits.scratch_bytes), "--tmpfs", SANDBOX_ROOT,
+                      "--perms", "0755", "--dir", f"{SANDBOX_ROOT}/driver"]
+        opened = [zygote_end.fileno()]
+        for name in DRIVER_FILES:
+            opened.append(os.open(Path(__file__).with_name(name), os.O_RDONLY | os.O_NOFOLLOW))
+            arguments += ["--perms", "0444", "--file", str(opened[-1]), f"{SANDBOX_ROOT}/driver/{name}"]
+        command = _finish_bwrap_arguments(arguments) + [
+            sys.executable, "-I", "-B", "-u", f"{SANDBOX_ROOT}/driver/zygote_driver.py", str(zygote_end.fileno()),
+            *([str(uid)] if uid is not None else [])]
+        try:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=_scrubbed_environment(f"{SANDBOX_ROOT}/home"), pass_fds=opened, start_new_session=True,
+                preexec_fn=_rlimit_setter(None, 0),
+            )
+        finally:
+            zygote_end.close()
+            for descriptor in opened[1:]:
+                os.close(descriptor)
+        self._expect_clean(self._reply(deadline))
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def spawn(self, files: dict, descriptors: list[int], rlimits: list, deadline: float) -> None:
+        """Fork the child of one submission, serving on ``descriptors`` (request, reply, output)."""
+        self._request({"op": "spawn", "files": files, "rlimits": rlimits, "uid": self.uid}, descriptors, deadline)
+        if self._reply(deadline) != {"spawned": True}:
+            self.kill()
+            raise ChildFailure("crash", "the sandbox did not start the submission")
+
+    def reset(self, grace: float, deadline: float) -> int | None:
+        """Kill the submission's processes and wipe its files; the child's wait status (if known)."""
+        self._request({"op": "reset", "grace": grace}, [], deadline)
+        reply = self._reply(deadline)
+        self._expect_clean(reply)
+        status = reply.get("status")
+        return status if isinstance(status, int) and not isinstance(status, bool) else None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.process.wait()
+            self.process = None
+        self.socket.close()
+
+    def _expect_clean(self, reply) -> None:
+        if not isinstance(reply, dict) or reply.get("clean") is not True:
+            self.kill()
+            raise ChildFailure("crash", "the sandbox could not be cleaned between submissions")
+
+    def _request(self, message, descriptors: list[int], deadline: float) -> None:
+        try:
+            self.socket.settimeout(max(deadline - time.monotonic(), 0.001))
+            socket.send_fds(self.socket, [b"M"], descriptors)
+            self.socket.sendall(wire.encode(message))
+        except OSError:
+            self.kill()
+            raise ChildFailure("crash", "the sandbox stopped answering") from None
+
+    def _reply(self, deadline: float):
+        try:
+            header = self._exact(wire.LENGTH.size, deadline)
+            (size,) = wire.LENGTH.unpack(header)
+            if size > MAX_MESSAGE_BYTES:
+                raise wire.WireError("oversized")
+            return wire.decode_body(self._exact(size, deadline))
+        except (OSError, wire.WireError, EOFError):
+            self.kill()
+            raise ChildFailure("crash", "the sandbox stopped answering") from None
+
+    def _exact(self, size: int, deadline: float) -> bytes:
+        data = b""
+        while len(data) < size:
+            self.socket.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = self.socket.recv(min(size - len(data), 1 << 20))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+
+_ZYGOTES: dict[tuple, Zygote] = {}
+
+
+def _zygote(bwrap: str, uid: int | None, limits: ChildLimits, deadline: float) -> Zygote:
+    """This thread's zygote for these settings, started when missing or dead."""
+    key = (os.getpid(), threading.get_ident(), bwrap, uid, limits.scratch_bytes)
+    zygote = _ZYGOTES.get(key)
+    if zygote is None or not zygote.alive():
+        if zygote is not None:
+            zygote.kill()
+        zygote = _ZYGOTES[key] = Zygote(bwrap, uid, limits, deadline)
+    return zygote
+
+
+def _child_rlimits(limits: ChildLimits, processes: int) -> list[list[int]]:
+    return [[resource.RLIMIT_CPU, limits.cpu_seconds], [resource.RLIMIT_AS, limits.memory_bytes],
+            [resource.RLIMIT_FSIZE, limits.file_bytes], [resource.RLIMIT_NOFILE, limits.open_files],
+            [resource.RLIMIT_NPROC, processes], [resource.RLIMIT_CORE, 0], [resource.RLIMIT_MSGQUEUE, 0]]
+
+
 class Child:
     """A child process serving calls into one submission tree; restarted after it dies."""
 
@@ -191,6 +314,7 @@ class Child:
         self.workdir = Path(workdir)
         self.limits = limits
         self.process: subprocess.Popen | None = None
+        self.zygote: Zygote | None = None  # with bwrap: the zygote that forked the live child
         self.output_path = self.workdir / "child-output.txt"
         self._requests = self._replies = -1
         self._next_id = 0
@@ -216,57 +340,53 @@ class Child:
                 shutil.copyfile(Path(__file__).with_name(name), driver / name)
         return driver
 
-    def _command(self, request_read: int, reply_write: int, opened: list[int]) -> tuple[list[str], str]:
-        """The child's command line and working directory; files handed to bwrap go into ``opened``."""
-        if self.bwrap is None:
-            driver = str(self._driver_dir() / "child_driver.py")
-            return [sys.executable, "-I", "-B", "-u", driver, str(self.tree), str(request_read), str(reply_write)], str(self.workdir)
-        arguments = _base_bwrap_arguments(self.bwrap, self.uid is not None)
-        arguments += ["--perms", "0777", "--size", str(self.limits.scratch_bytes), "--tmpfs", SANDBOX_ROOT]
-        for name in ("tmp", "home", "driver", "submission"):
-            arguments += ["--perms", "0777" if name != "driver" else "0755", "--dir", f"{SANDBOX_ROOT}/{name}"]
+    def _command(self, request_read: int, reply_write: int) -> tuple[list[str], str]:
+        """The command line and working directory of a child without bwrap."""
+        driver = str(self._driver_dir() / "child_driver.py")
+        return [sys.executable, "-I", "-B", "-u", driver, str(self.tree), str(request_read), str(reply_write)], str(self.workdir)
 
-        def copy_in(source: Path, target: str, perms: str) -> None:
-            descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
-            opened.append(descriptor)
-            arguments.extend(["--perms", perms, "--file", str(descriptor), target])
-
-        for name in DRIVER_FILES:
-            copy_in(Path(__file__).with_name(name), f"{SANDBOX_ROOT}/driver/{name}", "0444")
-        directories, files = _tree_files(self.tree)
-        for directory in directories:
-            arguments += ["--perms", "0777", "--dir", f"{SANDBOX_ROOT}/submission/{directory}"]
-        for file in files:
-            copy_in(self.tree / file, f"{SANDBOX_ROOT}/submission/{file}", "0666")
-        command = _finish_bwrap_arguments(arguments) + [
-            sys.executable, "-I", "-B", "-u", f"{SANDBOX_ROOT}/driver/child_driver.py", f"{SANDBOX_ROOT}/submission",
-            str(request_read), str(reply_write), *([str(self.uid)] if self.uid is not None else [])]
-        return command, str(self.workdir)
+    def _spawn(self, request_read: int, reply_write: int, output, deadline: float) -> None:
+        """Start the child: forked by this thread's zygote with bwrap, else a fresh ``python -I``."""
+        processes = self.limits.processes if (self.uid is not None) else self.limits.shared_uid_processes
+        if self.bwrap is not None:
+            zygote = _zygote(self.bwrap, self.uid, self.limits, deadline)
+            files = {}
+            for relative in _tree_files(self.tree)[1]:
+                with open(self.tree / relative, "rb", opener=lambda path, flags: os.open(path, flags | os.O_NOFOLLOW)) as handle:
+                    files[relative] = np.frombuffer(handle.read(), dtype=np.uint8)
+            zygote.spawn(files, [request_read, reply_write, output.fileno()], _child_rlimits(self.limits, processes), deadline)
+            self.zygote = zygote
+            return
+        command, cwd = self._command(request_read, reply_write)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            env=_scrubbed_environment(str(self.workdir)), cwd=cwd,
+            pass_fds=(request_read, reply_write), start_new_session=True,
+            preexec_fn=_rlimit_setter(self.limits, processes),
+        )
 
     def start(self) -> None:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         output = open(self.output_path, "ab")
-        opened: list[int] = []
         started = time.monotonic()
-        processes = self.limits.processes if (self.uid is not None) else self.limits.shared_uid_processes
-        try:
-            command, cwd = self._command(request_read, reply_write, opened)
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                env=_scrubbed_environment(f"{SANDBOX_ROOT}/home" if self.bwrap else str(self.workdir)), cwd=cwd,
-                pass_fds=(request_read, reply_write, *opened), start_new_session=True,
-                preexec_fn=_rlimit_setter(self.limits, processes),
-            )
-        finally:
-            output.close()
-            for descriptor in (request_read, reply_write, *opened):
-                os.close(descriptor)
-        self._requests, self._replies = request_write, reply_read
-        os.set_blocking(self._requests, False)
         allowed = min(self.limits.startup_seconds, max(self._budget_left(), 0))
         self._timeout_message = f"the submission did not start within {allowed:g} seconds"
         deadline = started + allowed
+        try:
+            self._spawn(request_read, reply_write, output, deadline)
+        except ChildFailure as failure:
+            os.close(request_write)
+            os.close(reply_read)
+            self.spent += time.monotonic() - started
+            self.import_failure = failure
+            raise
+        finally:
+            output.close()
+            for descriptor in (request_read, reply_write):
+                os.close(descriptor)
+        self._requests, self._replies = request_write, reply_read
+        os.set_blocking(self._requests, False)
         try:
             try:
                 sandboxed = self._receive(deadline)  # sent before any student code runs
@@ -292,7 +412,9 @@ class Child:
             raise self.import_failure
 
     def stop(self) -> None:
-        """Kill the child's whole process group (and with bwrap, its PID namespace); release the pipes."""
+        """Kill the child's whole process group (with bwrap: every process of its PID namespace but
+        the zygote, and its files); release the pipes."""
+        self._end_zygote_child(grace=0)
         if self.process is not None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -330,7 +452,7 @@ class Child:
             raise ChildFailure(failure.kind, failure.message, failure.frames)
         if self._budget_left() <= 0:
             raise ChildFailure("timeout", f"the submission used up its {self.limits.submission_seconds:g} seconds")
-        if self.process is None:
+        if self.process is None and self.zygote is None:
             self.start()
         started = time.monotonic()
         allowed = min(self.limits.call_seconds, max(self._budget_left(), 0))
@@ -398,17 +520,30 @@ class Child:
                 return
         raise ChildFailure("timeout", self._timeout_message)
 
+    def _end_zygote_child(self, grace: float) -> int | None:
+        """With bwrap: have the zygote end the child (after ``grace`` seconds) and clean up; the
+        child's wait status. A zygote that fails at that is killed with its whole sandbox."""
+        zygote, self.zygote = self.zygote, None
+        if zygote is None:
+            return None
+        try:
+            return zygote.reset(grace, time.monotonic() + grace + 10)
+        except ChildFailure:
+            return None
+
     def _death(self) -> ChildFailure:
         """Why the child went away: killed for memory, CPU or file size, or exited."""
         code = None
+        if self.zygote is not None:
+            status = self._end_zygote_child(grace=1.0)
+            if status is not None:
+                code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         if self.process is not None:
             try:
                 code = self.process.wait(timeout=1)
             except subprocess.TimeoutExpired:  # it closed the pipe but lives on
                 self.stop()
         signal_number = -code if code is not None and code < 0 else None
-        if self.bwrap and code is not None and code > 128:  # bwrap reports a killed child as 128 + signal
-            signal_number = code - 128
         if signal_number in (signal.SIGXCPU, signal.SIGKILL):
             return ChildFailure("timeout", "the process ran out of its CPU time")
         if signal_number == signal.SIGSEGV:
