@@ -140,6 +140,82 @@ def grade_chunk(students: list[tuple[str, str]], rubric_path: str, seed: int, ou
     return []
 
 
+def grade_shipped(students: list[tuple[str, dict]], rubric_text: str, seed: int) -> list[tuple[str, dict]]:
+    """Runs on a Dask worker: grade students whose graded files were shipped as bytes (a cluster
+    need not share the class folder), in one pytest session, each in the worker's own sandbox.
+    Returns (student, result) pairs; the batch's parent writes them, so OUT need not be shared."""
+    from autograder.plugin import GradingJob, run_grading
+    from autograder.reports import as_json
+    from autograder.rubric import load_rubric
+    from autograder.submission import prepare
+
+    with tempfile.TemporaryDirectory(prefix="dropout-lab-dask-") as workdir:
+        rubric_path = Path(workdir) / "rubric.toml"
+        rubric_path.write_text(rubric_text, encoding="utf-8")
+        rubric = load_rubric(rubric_path)
+        jobs = []
+        for name, files in students:
+            folder = Path(workdir) / "in" / name
+            for graded, content in files.items():
+                (folder / graded).parent.mkdir(parents=True, exist_ok=True)
+                (folder / graded).write_bytes(content)
+            folder.mkdir(parents=True, exist_ok=True)
+            (Path(workdir) / "work" / name).mkdir(parents=True)
+            prepared = prepare(folder, Path(workdir) / "work" / name)
+            jobs.append(GradingJob(name, name, prepared.tree, seed, prepared.missing))
+        results = run_grading(jobs, rubric)
+        return [(job.key, json.loads(as_json(results[job.key]))) for job in jobs]
+
+
+def grade_batch_dask(folder: Path, out: Path, scheduler: str, rubric_path: str, seed: int) -> list[str]:
+    """grade-batch on an existing Dask distributed cluster: the same students, results and files
+    as the local path, and resumable the same way (the parent writes each result as it arrives)."""
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise UsageError("--executor dask needs dask.distributed: pip install 'dask[distributed]'") from None
+    from autograder.reports import as_json
+    from autograder.rubric import load_rubric
+    from autograder.submission import SubmissionRefused, read_graded_files
+    from autograder.verdicts import refused_result
+
+    submissions = find_submissions(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    finished = {name: result for name in submissions if (result := read_result(out / f"{name}.json")) is not None}
+    rebuild_csv(out, finished)
+    todo = [name for name in submissions if name not in finished]
+    progress = Progress(len(submissions), len(finished))
+
+    def deliver(name: str, result: dict) -> None:
+        write_atomically(out / f"{name}.json", json.dumps(result, indent=2) + "\n")
+        append_csv(out, name, result)
+        progress.advance(name)
+
+    shipped = []
+    for name in todo:
+        try:
+            shipped.append((name, read_graded_files(submissions[name])))
+        except SubmissionRefused as refusal:
+            deliver(name, json.loads(as_json(refused_result(name, load_rubric(rubric_path), str(refusal)))))
+    rubric_text = Path(rubric_path).read_text(encoding="utf-8")
+    failures: list[str] = []
+    try:
+        with Client(scheduler) as client:
+            workers = max(1, len(client.scheduler_info().get("workers", {})))
+            by_name = dict(shipped)
+            futures = [client.submit(grade_shipped, [(name, by_name[name]) for name in chunk], rubric_text, seed, pure=False)
+                       for chunk in chunks([name for name, _ in shipped], workers)]
+            for future in as_completed(futures):
+                try:
+                    for name, result in future.result():
+                        deliver(name, result)
+                except Exception as error:  # a worker failed: its students stay ungraded
+                    failures.append(f"a Dask task failed: {error}")
+    finally:
+        progress.close()
+    return failures
+
+
 def chunks(names: list[str], jobs: int) -> list[list[str]]:
     """Split the students so that every worker gets several sessions (for balance and a smooth
     progress bar) of at most 16 students (so an interruption loses little)."""
@@ -223,7 +299,12 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder of submissions")
-    failures = grade_batch(folder, Path(args.out), max(1, args.jobs), str(args.rubric), args.seed)
+    if args.executor == "dask":
+        if not args.scheduler:
+            raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
+        failures = grade_batch_dask(folder, Path(args.out), args.scheduler, str(args.rubric), args.seed)
+    else:
+        failures = grade_batch(folder, Path(args.out), max(1, args.jobs), str(args.rubric), args.seed)
     if failures:
         print("The grader could not grade:", *failures, sep="\n  ", file=sys.stderr)
         return 1
@@ -241,4 +322,7 @@ def register(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: %(default)s)")
     parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), help="rubric TOML file (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULT_BASE_SEED, help="base seed (default: %(default)s)")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local",
+                        help="local worker processes (--jobs), or an existing Dask cluster (--scheduler)")
+    parser.add_argument("--scheduler", help="the Dask scheduler's address, with --executor dask")
     parser.set_defaults(run=run)
