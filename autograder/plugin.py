@@ -259,7 +259,13 @@ def partial_credit() -> PartialCredit:
 
 # -- running a session ---------------------------------------------------------------------------
 # --tb=native: failures are expected and frequent, and pytest's rich tracebacks are slow to build.
-PYTEST_ARGS = ("-q", "--tb=native", "--no-header", "-W", "ignore::pytest.PytestAssertRewriteWarning")
+# -s and the -p no: list: the checks print nothing and use no pytest logging, debugging or report
+# plugin, and each of these costs time on every item (capture, log handlers) or every session
+# (third-party plugins' imports). The warnings plugin stays: it applies the -W filter.
+UNUSED_PLUGINS = ("logging", "faulthandler", "junitxml", "doctest", "pastebin", "stepwise", "legacypath",
+                  "setuponly", "setupplan", "debugging", "anyio", "platformdirs")
+PYTEST_ARGS = ("-q", "--tb=native", "--no-header", "-s", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+               *(argument for name in UNUSED_PLUGINS for argument in ("-p", f"no:{name}")))
 
 
 def run_grading(jobs: list[GradingJob], rubric: Rubric, limits: ChildLimits = DEFAULT_LIMITS,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 
 import numpy as np
@@ -61,6 +62,34 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+# The exact header np.save writes (format 1.0) for a plain numeric array in C order. np.load parses
+# headers with ast.literal_eval, which dominated decoding; this one is matched by a strict regular
+# expression instead, and anything else (other versions, Fortran order, any other dtype or spacing)
+# still goes through np.load, so what is accepted is never more than np.load would accept.
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
+_PLAIN_HEADER = re.compile(
+    rb"\{'descr': '([<>|][biufc][0-9]{1,2})', 'fortran_order': False, 'shape': \((|[0-9]+,|[0-9]+(?:, [0-9]+)+)\), \} *\n")
+
+
+def _load_array(part: bytes) -> np.ndarray:
+    if part[:8] == _NPY_MAGIC and len(part) >= 10:
+        end = 10 + int.from_bytes(part[8:10], "little")
+        found = _PLAIN_HEADER.fullmatch(part, 10, end)
+        try:
+            dtype = np.dtype(found[1].decode("ascii")) if found else None
+        except TypeError:  # a size that kind does not have, e.g. 'f3': np.load's to refuse
+            dtype = None
+        if dtype is not None:
+            shape = tuple(int(size) for size in found[2].split(b",") if size)
+            count = 1
+            for size in shape:
+                count *= size
+            if len(part) - end == count * dtype.itemsize:  # else np.load decides (it may refuse)
+                # A writable copy, as np.load returns (never a view of the message).
+                return np.frombuffer(part, dtype, count, end).reshape(shape).copy()
+    return np.load(io.BytesIO(part), allow_pickle=False)
+
+
 def encode(message) -> bytes:
     """One framed message (length prefix included)."""
     arrays: list = []
@@ -88,7 +117,7 @@ def decode_body(body: bytes):
         raise WireError("empty message")
     try:
         document = json.loads(parts[0].decode("utf-8"))
-        arrays = [np.load(io.BytesIO(part), allow_pickle=False) for part in parts[1:]]
+        arrays = [_load_array(part) for part in parts[1:]]
     except (ValueError, UnicodeDecodeError, OSError) as error:
         raise WireError(f"unreadable message: {error}") from None
     return _restore(document, arrays)
