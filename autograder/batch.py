@@ -98,6 +98,22 @@ def rebuild_csv(out: Path, finished: dict[str, dict]) -> None:
     write_atomically(out / CSV_NAME, "".join(lines))
 
 
+def start_or_resume(folder: Path, out: Path) -> tuple[dict[str, Path], dict[str, dict], list[str]]:
+    """The submissions, the results already finished in ``out``, and the students still to grade.
+
+    Temporary files left by a run that was killed between writing a file and renaming it are
+    removed, and grades.csv is rebuilt from the finished results, so a resumed run starts clean.
+    """
+    submissions = find_submissions(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+    finished = {name: result for name in submissions if (result := read_result(out / f"{name}.json")) is not None}
+    rebuild_csv(out, finished)
+    todo = [name for name in submissions if name not in finished]
+    return submissions, finished, todo
+
+
 def append_csv(out: Path, student: str, result: dict) -> None:
     with open(out / CSV_NAME, "a", encoding="utf-8") as stream:
         stream.write(csv_line(student, result))
@@ -179,11 +195,7 @@ def grade_batch_dask(folder: Path, out: Path, scheduler: str, rubric_path: str, 
     from autograder.submission import SubmissionRefused, read_graded_files
     from autograder.verdicts import refused_result
 
-    submissions = find_submissions(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    finished = {name: result for name in submissions if (result := read_result(out / f"{name}.json")) is not None}
-    rebuild_csv(out, finished)
-    todo = [name for name in submissions if name not in finished]
+    submissions, finished, todo = start_or_resume(folder, out)
     progress = Progress(len(submissions), len(finished))
 
     def deliver(name: str, result: dict) -> None:
@@ -251,11 +263,7 @@ def _terminate_as_interrupt(signum, frame):
 
 def grade_batch(folder: Path, out: Path, jobs: int, rubric_path: str, seed: int) -> list[str]:
     """Grade every unfinished student; returns the students the grader failed on."""
-    submissions = find_submissions(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    finished = {name: result for name in submissions if (result := read_result(out / f"{name}.json")) is not None}
-    rebuild_csv(out, finished)
-    todo = [name for name in submissions if name not in finished]
+    submissions, finished, todo = start_or_resume(folder, out)
     progress = Progress(len(submissions), len(finished))
     failures: list[str] = []
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)

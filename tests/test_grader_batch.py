@@ -165,3 +165,15 @@ def test_batch_survives_sigkill_at_random_moments(tmp_path):
         assert (out / name).stat().st_mtime_ns == stamp, f"{name} was graded twice"
     table = grades(out)  # also asserts one line per student
     assert table == {name: (result["score"], result["max_score"]) for name, result in results.items()}
+
+
+def test_a_rerun_removes_temporary_files_an_interrupted_run_left(tmp_path):
+    """A batch killed between writing a temporary file and renaming it leaves the file behind."""
+    folder, out = class_folder(tmp_path), tmp_path / "out"
+    out.mkdir()
+    stale = [out / ".grades.csv.x1y2z3.tmp", out / ".ann.json.a1b2c3.tmp"]
+    for path in stale:
+        path.write_text("half a fi")
+    assert main(["grade-batch", str(folder), "--out", str(out), "--jobs", "1"]) == 0
+    assert not any(path.exists() for path in stale)
+    assert set(grades(out)) == {"ann", "ben", "cat"}
