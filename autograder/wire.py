@@ -57,8 +57,27 @@ def _restore(value, arrays):
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
+    array = np.ascontiguousarray(array)
+    dtype = array.dtype
+    if dtype.kind in _PLAIN_KINDS and dtype.isbuiltin == 1 and dtype.metadata is None:
+        # What np.save writes for such an array (format 1.0), without its repr-built header.
+        shape = array.shape
+        if not shape:
+            text = "()"
+        elif len(shape) == 1:
+            text = f"({shape[0]},)"
+        else:
+            text = "(" + ", ".join(map(str, shape)) + ")"
+        header = f"{{'descr': '{dtype.str}', 'fortran_order': False, 'shape': {text}, }}"
+        if shape:  # np.save's spare room for the first axis to grow in place
+            header += " " * (_GROWTH_AXIS_DIGITS - len(str(shape[0])))
+        size = len(header) + 1
+        size += _NPY_ALIGN - (len(_NPY_MAGIC) + 2 + size) % _NPY_ALIGN
+        if size <= 0xFFFF:
+            return b"".join((_NPY_MAGIC, size.to_bytes(2, "little"), header.encode("latin1"),
+                             b" " * (size - len(header) - 1), b"\n", array.tobytes()))
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
 
 
@@ -67,6 +86,9 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 # expression instead, and anything else (other versions, Fortran order, any other dtype or spacing)
 # still goes through np.load, so what is accepted is never more than np.load would accept.
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"
+_NPY_ALIGN = 64  # np.save pads magic, length and header to a multiple of this
+_GROWTH_AXIS_DIGITS = 21  # np.save leaves room for the growth axis's length to reach this many digits
+_PLAIN_KINDS = frozenset("biufc")
 _PLAIN_HEADER = re.compile(
     rb"\{'descr': '([<>|][biufc][0-9]{1,2})', 'fortran_order': False, 'shape': \((|[0-9]+,|[0-9]+(?:, [0-9]+)+)\), \} *\n")
 
