@@ -190,6 +190,17 @@ def _tree_files(tree: Path) -> tuple[list[str], list[str]]:
 
 
 # -- the zygote (bwrap only) -----------------------------------------------------------------------
+def _kill_group(process: subprocess.Popen | None) -> None:
+    """SIGKILL a process's whole group (it leads its own session) and reap it."""
+    if process is None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
 class Zygote:
     """A warm process inside one bwrap sandbox (autograder/zygote_driver.py) that forks a fresh
     child per submission and, between submissions, kills every process the last one left and wipes
@@ -241,13 +252,8 @@ class Zygote:
         return status if isinstance(status, int) and not isinstance(status, bool) else None
 
     def kill(self) -> None:
-        if self.process is not None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.process.wait()
-            self.process = None
+        _kill_group(self.process)
+        self.process = None
         self.socket.close()
 
     def _expect_clean(self, reply) -> None:
@@ -415,13 +421,8 @@ class Child:
         """Kill the child's whole process group (with bwrap: every process of its PID namespace but
         the zygote, and its files); release the pipes."""
         self._end_zygote_child(grace=0)
-        if self.process is not None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.process.wait()
-            self.process = None
+        _kill_group(self.process)
+        self.process = None
         for fd in (self._requests, self._replies):
             if fd >= 0:
                 os.close(fd)
