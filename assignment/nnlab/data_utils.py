@@ -136,6 +136,29 @@ def _split_dict(X_train, y_train, X_val, y_val, X_test, y_test, subtract_mean: b
     }
 
 
+def _split_official(train_all, test_all, num_training, num_validation, num_test, name, subtract_mean):
+    """Split a data set that comes as an official training and test set, as CIFAR-10 and MNIST do.
+
+    The first num_training training examples form the training split, the next num_validation the
+    validation split, and the first num_test test examples the test split. ``train_all`` and
+    ``test_all`` are (images, labels) pairs. The splits are copies, so the returned arrays do not
+    keep the whole data set alive.
+    """
+    (X_train_all, y_train_all), (X_test_all, y_test_all) = train_all, test_all
+    _check_sizes({"num_training": num_training, "num_validation": num_validation},
+                 len(X_train_all), f"the {name} training set")
+    _check_sizes({"num_test": num_test}, len(X_test_all), f"the {name} test set")
+    val = slice(num_training, num_training + num_validation)
+    # Subtracting the mean makes new image arrays anyway; copy them here only when it does not.
+    own_images = (lambda images: images) if subtract_mean and num_training > 0 else np.copy
+    return _split_dict(
+        own_images(X_train_all[:num_training]), y_train_all[:num_training].copy(),
+        own_images(X_train_all[val]), y_train_all[val].copy(),
+        own_images(X_test_all[:num_test]), y_test_all[:num_test].copy(),
+        subtract_mean,
+    )
+
+
 # ----------------------------------------------------------------------------------------------------
 # digits (embedded, no download)
 # ----------------------------------------------------------------------------------------------------
@@ -277,22 +300,11 @@ def get_CIFAR10_data(num_training: int = 49000, num_validation: int = 1000, num_
     if root is None:
         root = datasets_dir() / CIFAR10_FOLDER
     X_train_all, y_train_all, X_test_all, y_test_all = load_CIFAR10(root)
-    _check_sizes({"num_training": num_training, "num_validation": num_validation},
-                 len(X_train_all), "the CIFAR-10 training set")
-    _check_sizes({"num_test": num_test}, len(X_test_all), "the CIFAR-10 test set")
-
-    X_train, y_train = X_train_all[:num_training], y_train_all[:num_training]
-    X_val = X_train_all[num_training:num_training + num_validation]
-    y_val = y_train_all[num_training:num_training + num_validation]
-    X_test, y_test = X_test_all[:num_test], y_test_all[:num_test]
-
-    data = _split_dict(X_train, y_train, X_val, y_val, X_test, y_test, subtract_mean)
+    data = _split_official((X_train_all, y_train_all), (X_test_all, y_test_all),
+                           num_training, num_validation, num_test, "CIFAR-10", subtract_mean)
     for key in ("X_train", "X_val", "X_test"):
-        # Channels first, as the layers of a convolutional network expect; copy so the arrays are
-        # contiguous and do not keep the whole 50000-image array alive.
+        # Channels first, as the layers of a convolutional network expect.
         data[key] = np.ascontiguousarray(data[key].transpose(0, 3, 1, 2))
-    for key in ("y_train", "y_val", "y_test"):
-        data[key] = data[key].copy()
     return data
 
 
@@ -425,16 +437,8 @@ def get_mnist_data(num_training: int = 59000, num_validation: int = 1000, num_te
     if root is None:
         root = datasets_dir() / MNIST_FOLDER
     X_train_all, y_train_all, X_test_all, y_test_all = load_mnist(root)
-    _check_sizes({"num_training": num_training, "num_validation": num_validation},
-                 len(X_train_all), "the MNIST training set")
-    _check_sizes({"num_test": num_test}, len(X_test_all), "the MNIST test set")
-
-    # Copies, so that the returned arrays do not keep the full 60000-image arrays alive.
-    X_train, y_train = X_train_all[:num_training].copy(), y_train_all[:num_training].copy()
-    X_val = X_train_all[num_training:num_training + num_validation].copy()
-    y_val = y_train_all[num_training:num_training + num_validation].copy()
-    X_test, y_test = X_test_all[:num_test].copy(), y_test_all[:num_test].copy()
-    return _split_dict(X_train, y_train, X_val, y_val, X_test, y_test, subtract_mean)
+    return _split_official((X_train_all, y_train_all), (X_test_all, y_test_all),
+                           num_training, num_validation, num_test, "MNIST", subtract_mean)
 
 
 # ----------------------------------------------------------------------------------------------------
