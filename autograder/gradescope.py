@@ -33,6 +33,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES, REPO_ROOT
+from autograder.submission import holds_graded_files
 
 # The folder inside the zip (and so under /autograder/source) that holds the kit.
 KIT_DIR = "dropout_lab"
@@ -191,9 +192,7 @@ def locate_submission(folder: Path, staging: Path) -> tuple[Path, list[str]]:
         return folder, [f"No submission folder was found ({folder})."]
     files = _regular_files(folder)
     relative = {path.relative_to(folder).as_posix() for path in files}
-    # The grader finds graded files at the root or under one top-level folder (autograder.submission).
-    laid_out = any(name == graded or name.split("/", 1)[-1] == graded for name in relative for graded in GRADED_FILES)
-    if laid_out:
+    if holds_graded_files(relative):
         return folder, notes
     zips = [path for path in files if path.suffix.lower() == ".zip" and path.parent == folder]
     if len(zips) == 1:

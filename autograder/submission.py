@@ -48,6 +48,12 @@ def _pick_root(available: set[str]) -> str:
     return best if any(best + graded in available for graded in GRADED_FILES) else ""
 
 
+def holds_graded_files(names: set[str]) -> bool:
+    """Whether relative POSIX paths ``names`` include a graded file where the grader looks for it."""
+    root = _pick_root(names)
+    return any(root + graded in names for graded in GRADED_FILES)
+
+
 def _folder_files(folder: Path) -> dict[str, bytes]:
     """Graded files of a folder submission, by graded path."""
     root_real = folder.resolve()
