@@ -2,7 +2,8 @@
 
 Started by autograder.sandbox as ``python -I zygote_driver.py CONTROL_FD [UID]`` inside the same
 bwrap sandbox as a plain child (no network, own PID namespace, read-only runtime, one tmpfs at
-/sandbox). It imports numpy and the driver once, then serves the grader over CONTROL_FD (a Unix
+/sandbox). It imports numpy (numpy.random included, which numpy loads lazily and which costs a
+fresh child about 20 ms) and the driver once, then serves the grader over CONTROL_FD (a Unix
 socket; messages framed by autograder.wire):
 
 - ``spawn``: with three descriptors (request pipe, reply pipe, output file) and the private tree's
@@ -36,6 +37,7 @@ import sys
 import time
 
 import numpy as np
+import numpy.random  # noqa: F401  (numpy imports it on first use; every submission uses it)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import child_driver  # noqa: E402
