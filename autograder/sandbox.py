@@ -25,6 +25,7 @@ Without bwrap, each result's extra_data lists the protections that were missing.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import resource
@@ -312,6 +313,20 @@ def _child_rlimits(limits: ChildLimits, processes: int) -> list[list[int]]:
             [resource.RLIMIT_NPROC, processes], [resource.RLIMIT_CORE, 0], [resource.RLIMIT_MSGQUEUE, 0]]
 
 
+PIPE_BYTES = 1 << 20  # Linux's default cap for unprivileged pipes (/proc/sys/fs/pipe-max-size)
+
+
+def _wide_pipe() -> tuple[int, int]:
+    """A pipe that holds a whole request or reply of the checks' arrays (a few hundred kB), so
+    that each crosses in one write instead of many 64 kB rounds of waking the other side."""
+    read, write = os.pipe()
+    try:
+        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (OSError, AttributeError):  # a lower cap, or not Linux: the default size still works
+        pass
+    return read, write
+
+
 class Child:
     """A child process serving calls into one submission tree; restarted after it dies."""
 
@@ -372,8 +387,8 @@ class Child:
         )
 
     def start(self) -> None:
-        request_read, request_write = os.pipe()
-        reply_read, reply_write = os.pipe()
+        request_read, request_write = _wide_pipe()
+        reply_read, reply_write = _wide_pipe()
         output = open(self.output_path, "ab")
         started = time.monotonic()
         allowed = min(self.limits.startup_seconds, max(self._budget_left(), 0))
