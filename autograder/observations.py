@@ -66,7 +66,6 @@ class ForwardObservation:
     """One call of the student's dropout_forward."""
 
     out: np.ndarray
-    mask: np.ndarray | None  # the cache's mask when it is a numeric or boolean array
     mask_type: str  # type name of the cache's mask ("NoneType" when it is None)
     x_mutated: bool  # the call changed its input array
     out_is_x: bool  # the call returned its input object itself
@@ -110,8 +109,8 @@ class NetworkObservation:
     test_calls: tuple[DropoutCall, ...]
     train_calls: tuple[DropoutCall, ...]
     backward_calls: tuple[int, ...]  # index of the forward call whose cache each backward got
-    probes: tuple[tuple[str, int], ...]
-    numerical_grads: np.ndarray  # central differences of the loss at the probes
+    directions: tuple[dict[str, np.ndarray], ...]
+    numerical_slopes: np.ndarray  # central differences of the loss along each direction
 
 
 def _dropout_calls(value, what: str) -> tuple[DropoutCall, ...]:
@@ -138,10 +137,8 @@ class Submission:
 
     def dropout_forward(self, x: np.ndarray, p: float, mode: str = "train", seed: int | None = None) -> ForwardObservation:
         reply = _record(self._child.call("forward", x=x, p=p, mode=mode, seed=seed), "reply")
-        mask = reply.get("mask")
         return ForwardObservation(
             out=_returned_array(reply, "out", "dropout_forward", x.shape),
-            mask=None if mask is None else _array(mask, "mask"),
             mask_type=str(reply.get("mask_type")),
             x_mutated=_flag(reply.get("x_mutated"), "x_mutated"),
             out_is_x=_flag(reply.get("out_is_x"), "out_is_x"),
@@ -164,13 +161,13 @@ class Submission:
         )
 
     def network(self, *, hidden_dims, num_classes, keep_ratio, params, X, y, net_seed, reg=0.0,
-                probes=(), step=1e-6) -> NetworkObservation:
+                directions=(), step=1e-6) -> NetworkObservation:
         """The student's FullyConnectedNet with the given weights (see child_driver.op_fc_run)."""
-        probes = tuple((str(name), int(index)) for name, index in probes)
+        directions = tuple(directions)
         reply = _record(self._child.call(
             "fc_run", hidden_dims=list(hidden_dims), num_classes=num_classes, keep_ratio=keep_ratio,
             net_seed=net_seed, reg=reg, params=params, X=X, y=y,
-            probes=[list(probe) for probe in probes], step=step,
+            directions=list(directions), step=step,
         ), "reply")
         grads = _record(reply.get("grads"), "grads")
         if set(grads) != set(params):
@@ -178,8 +175,8 @@ class Submission:
         backward = reply.get("train_backwards")
         if not isinstance(backward, list):
             raise _malformed("train_backwards is not a list")
-        plus = _array(reply.get("plus"), "plus", shape=(len(probes),), kinds="f")
-        minus = _array(reply.get("minus"), "minus", shape=(len(probes),), kinds="f")
+        plus = _array(reply.get("plus"), "plus", shape=(len(directions),), kinds="f")
+        minus = _array(reply.get("minus"), "minus", shape=(len(directions),), kinds="f")
         return NetworkObservation(
             scores=_array(reply.get("scores"), "scores", shape=(X.shape[0], num_classes), kinds="f"),
             loss=_number(reply.get("loss"), "loss"),
@@ -187,6 +184,6 @@ class Submission:
             test_calls=_dropout_calls(reply.get("test_forwards"), "test_forwards"),
             train_calls=_dropout_calls(reply.get("train_forwards"), "train_forwards"),
             backward_calls=tuple(int(_number(_record(b, "backward").get("forward_index"), "index")) for b in backward),
-            probes=probes,
-            numerical_grads=(plus - minus) / (2 * step),
+            directions=directions,
+            numerical_slopes=(plus - minus) / (2 * step),
         )
