@@ -106,8 +106,9 @@ def outcome_of(item, excinfo) -> Outcome:
 
 class GradingPlugin:
     def __init__(self, jobs: list[GradingJob], rubric: Rubric, limits: ChildLimits = DEFAULT_LIMITS,
-                 on_result=None):
+                 on_result=None, brief_reports: bool = False):
         self.jobs = list(jobs)
+        self.brief_reports = brief_reports
         self.rubric = rubric
         self.limits = limits
         self.on_result = on_result
@@ -166,13 +167,25 @@ class GradingPlugin:
         if job is not None:
             self._started.setdefault(job.key, time.perf_counter())
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
-        report = yield
         job = _job_of(item)
-        if job is not None and (call.when == "call" or (call.when == "setup" and report.failed)):
+        if job is None:
+            return None
+        expected = call.excinfo is None or isinstance(call.excinfo.value, (Misconception, ChildFailure, AssertionError))
+        failed_setup = call.excinfo is not None and not isinstance(call.excinfo.value, pytest.skip.Exception)
+        if call.when == "call" or (call.when == "setup" and failed_setup):
             self._outcomes[job.key][check_name(item)] = outcome_of(item, call.excinfo)
-        return report
+        if not (self.brief_reports and expected):
+            return None  # pytest's own report, with the traceback a check's author wants to see
+        # A failing check is the grader's ordinary answer, and the grade keeps its own record of
+        # it: the report carries one line instead of the traceback pytest would format for it.
+        error = call.excinfo.value if call.excinfo is not None else None
+        return pytest.TestReport(
+            item.nodeid, item.location, {}, "passed" if error is None else "failed",
+            None if error is None else f"{type(error).__name__}: {error}", call.when, [],
+            call.duration, call.start, call.stop, user_properties=item.user_properties,
+        )
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item, nextitem):
@@ -259,11 +272,14 @@ def partial_credit() -> PartialCredit:
 
 # -- running a session ---------------------------------------------------------------------------
 # --tb=native: failures are expected and frequent, and pytest's rich tracebacks are slow to build.
-# -s and the -p no: list: the checks print nothing and use no pytest logging, debugging or report
-# plugin, and each of these costs time on every item (capture, log handlers) or every session
-# (third-party plugins' imports). The warnings plugin stays: it applies the -W filter.
+# -s and the -p no: list: the checks print nothing, use no pytest logging, debugging, report,
+# temporary-folder, unittest or subtest support, and start no threads, and each of these plugins
+# costs time on every item (capture, log handlers, exception hooks) or every session (third-party
+# plugins' imports). The warnings plugin stays: it applies the -W filter, and it keeps warnings
+# raised in checks out of the grader's own output.
 UNUSED_PLUGINS = ("logging", "faulthandler", "junitxml", "doctest", "pastebin", "stepwise", "legacypath",
-                  "setuponly", "setupplan", "debugging", "anyio", "platformdirs")
+                  "setuponly", "setupplan", "debugging", "anyio", "platformdirs", "unraisableexception",
+                  "threadexception", "unittest", "tmpdir", "subtests")
 PYTEST_ARGS = ("-q", "--tb=native", "--no-header", "-s", "-W", "ignore::pytest.PytestAssertRewriteWarning",
                *(argument for name in UNUSED_PLUGINS for argument in ("-p", f"no:{name}")))
 
@@ -271,7 +287,7 @@ PYTEST_ARGS = ("-q", "--tb=native", "--no-header", "-s", "-W", "ignore::pytest.P
 def run_grading(jobs: list[GradingJob], rubric: Rubric, limits: ChildLimits = DEFAULT_LIMITS,
                 on_result=None) -> dict[str, GradeResult]:
     """Grade every job in one pytest session; returns results by job key."""
-    plugin = GradingPlugin(jobs, rubric, limits, on_result)
+    plugin = GradingPlugin(jobs, rubric, limits, on_result, brief_reports=True)
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         code = pytest.main(
