@@ -77,12 +77,13 @@ def _die_with_parent() -> None:
 
 
 def write_atomically(path: Path, text: str) -> None:
+    """Write a temporary file, then rename it over ``path``: a reader sees the old file or the new
+    one, never a half-written one. No fsync: after a power cut a result may be lost or cut short,
+    and a rerun then finds it unreadable and grades that student again."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -115,10 +116,9 @@ def start_or_resume(folder: Path, out: Path) -> tuple[dict[str, Path], dict[str,
 
 
 def append_csv(out: Path, student: str, result: dict) -> None:
+    """Append one student's line (the JSON results are the record: a rerun rebuilds the CSV)."""
     with open(out / CSV_NAME, "a", encoding="utf-8") as stream:
         stream.write(csv_line(student, result))
-        stream.flush()
-        os.fsync(stream.fileno())
 
 
 def grade_chunk(students: list[tuple[str, str]], rubric_path: str, seed: int, out: str, finished) -> list[str]:
@@ -229,10 +229,16 @@ def grade_batch_dask(folder: Path, out: Path, scheduler: str, rubric_path: str, 
 
 
 def chunks(names: list[str], jobs: int) -> list[list[str]]:
-    """Split the students so that every worker gets several sessions (for balance and a smooth
-    progress bar) of at most 16 students (so an interruption loses little)."""
-    size = max(1, min(16, -(-len(names) // (jobs * 4))))
-    return [names[start:start + size] for start in range(0, len(names), size)]
+    """Split the students into sessions of at most 16 (so that an interruption loses little and the
+    progress bar moves), shrinking towards the end (a share of what is left, split over twice the
+    workers), so that the workers run out of work at nearly the same time instead of one grading a
+    whole last session alone."""
+    found, start = [], 0
+    while start < len(names):
+        size = max(1, min(16, (len(names) - start) // (2 * jobs)))
+        found.append(names[start:start + size])
+        start += size
+    return found
 
 
 class Progress:
