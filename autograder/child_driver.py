@@ -112,9 +112,10 @@ def op_forward(x, p, mode, seed=None):
     }
 
 
-def op_forward_backward(x, dout, p, mode, seed, probes, step):
+def op_forward_backward(x, dout, p, mode, seed, directions, step):
     """A forward call, a backward call on its cache, and the objective sum(out * dout) at x +/- step
-    along each probed coordinate (flat indices), each from a fresh forward call with the same seed."""
+    along each direction (an array shaped like x), each from a fresh forward call with the same
+    seed."""
     from nnlab import layers
 
     param = _dropout_param(p, mode, seed)
@@ -125,12 +126,8 @@ def op_forward_backward(x, dout, p, mode, seed, probes, step):
         value, _ = layers.dropout_forward(shifted, dict(param))
         return float(np.sum(np.asarray(value, dtype=np.float64) * dout))
 
-    plus, minus = [], []
-    for index in probes:
-        for sign, values in ((1, plus), (-1, minus)):
-            shifted = x.copy()
-            shifted.flat[index] += sign * step
-            values.append(objective(shifted))
+    plus = [objective(x + step * direction) for direction in directions]
+    minus = [objective(x - step * direction) for direction in directions]
     out_array, out_type = _as_array(out)
     dx_array, dx_type = _as_array(dx)
     return {

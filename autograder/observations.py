@@ -73,12 +73,12 @@ class ForwardObservation:
 
 @dataclass(frozen=True)
 class BackwardObservation:
-    """A dropout_forward call, dropout_backward on its cache, and a numerical gradient."""
+    """A dropout_forward call, dropout_backward on its cache, and numerical slopes."""
 
     out: np.ndarray
     dx: np.ndarray
-    probes: np.ndarray  # flat indices where the numerical gradient was taken
-    numerical_dx: np.ndarray  # central differences of sum(forward(x) * dout) at the probes
+    directions: np.ndarray  # directions[k] is shaped like x
+    numerical_slopes: np.ndarray  # central differences of sum(forward(x) * dout) along each direction
 
 
 @dataclass(frozen=True)
@@ -144,20 +144,20 @@ class Submission:
             out_is_x=_flag(reply.get("out_is_x"), "out_is_x"),
         )
 
-    def dropout_gradient(self, x, dout, p, seed, probes, step=1e-5, mode="train") -> BackwardObservation:
-        """Forward with ``seed``, backward on its cache, and numerical gradients at ``probes``."""
-        probes = np.asarray(probes, dtype=np.int64)
+    def dropout_gradient(self, x, dout, p, seed, directions=(), step=1e-5, mode="train") -> BackwardObservation:
+        """Forward with ``seed``, backward on its cache, and numerical slopes along ``directions``."""
+        directions = np.asarray(directions, dtype=np.float64).reshape((-1, *x.shape))
         reply = _record(self._child.call(
             "forward_backward", x=x, dout=dout, p=p, mode=mode, seed=seed,
-            probes=[int(i) for i in probes], step=step,
+            directions=list(directions), step=step,
         ), "reply")
-        plus = _array(reply.get("plus"), "plus", shape=probes.shape, kinds="f")
-        minus = _array(reply.get("minus"), "minus", shape=probes.shape, kinds="f")
+        plus = _array(reply.get("plus"), "plus", shape=(len(directions),), kinds="f")
+        minus = _array(reply.get("minus"), "minus", shape=(len(directions),), kinds="f")
         return BackwardObservation(
             out=_returned_array(reply, "out", "dropout_forward", x.shape),
             dx=_returned_array(reply, "dx", "dropout_backward", x.shape),
-            probes=probes,
-            numerical_dx=(plus - minus) / (2 * step),
+            directions=directions,
+            numerical_slopes=(plus - minus) / (2 * step),
         )
 
     def network(self, *, hidden_dims, num_classes, keep_ratio, params, X, y, net_seed, reg=0.0,
