@@ -285,10 +285,17 @@ def receive(channel: Channel):
 
 
 def drop_privileges(uid: int) -> None:
-    """Become ``uid`` (root in bwrap only): RLIMIT_NPROC never applies to uid 0."""
+    """Become ``uid`` (root in bwrap only), holding no capability in any set: RLIMIT_NPROC never
+    applies to uid 0, and the zygote's capabilities must not reach student code. Fails loudly."""
+    import ctypes
+
     os.setgroups([])
     os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # empties the permitted and effective sets
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    empty = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable; capabilities 0-31, 32-63
+    if ctypes.CDLL(None, use_errno=True).capset(header, empty) != 0:  # the inheritable set too
+        raise OSError(ctypes.get_errno(), "could not clear the capability sets")
 
 
 def serve(channel: Channel) -> None:

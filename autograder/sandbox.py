@@ -82,8 +82,13 @@ def _runtime_paths() -> list[str]:
 def _base_bwrap_arguments(bwrap: str, as_root: bool) -> list[str]:
     arguments = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                  "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-    if as_root:  # the driver needs these two to drop to its own uid; they go with the uid change
-        arguments += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    if as_root:
+        # The zygote needs SETUID and SETGID to drop each child to its own uid, and KILL,
+        # DAC_OVERRIDE and FOWNER to kill that uid's processes and remove its files between
+        # submissions without forking a helper of that uid each time. The child loses all of
+        # them when it changes uid, before it writes or runs anything of the submission.
+        arguments += [argument for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+                      for argument in ("--cap-add", capability)]
     arguments += ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib32", "lib64", "sbin"):
         path = Path("/") / name

@@ -16,9 +16,10 @@ socket; messages framed by autograder.wire):
   objects and wipes /sandbox; it answers with the child's wait status, and only once the namespace
   holds no other process and /sandbox is empty.
 
-Why a submission cannot affect the next one: every process it started is killed (kill(-1) from a
-process with its uid signals every one of them, setsid or not: they share the PID namespace, and
-under root they cannot leave the uid); its files are removed (it can write only in /sandbox);
+Why a submission cannot affect the next one: every process it started is killed (kill(-1) from the
+zygote signals every one of them, setsid or not: they share the PID namespace, and the zygote either
+shares their uid or, under root, holds CAP_KILL for this); its files are removed (it can write only
+in /sandbox, and a root zygote holds CAP_DAC_OVERRIDE and CAP_FOWNER to remove whatever it made);
 numpy's state and every monkeypatch live in its own copy-on-write memory; the zygote is not
 dumpable, so a child of the same uid cannot ptrace it or read /proc/ZYGOTE/mem, and under root it
 cannot even signal it. A child that kills or stops the zygote only makes the grader kill the whole
@@ -129,8 +130,8 @@ def _reap() -> None:
 
 
 def _as_uid(uid: int | None, action) -> None:
-    """Run ``action`` with the submission's uid: in a helper process when we are root (root here
-    has no CAP_KILL or CAP_FOWNER, and must not keep them), else in the zygote itself."""
+    """Run ``action`` with the submission's uid: in a helper process when we are root, else in the
+    zygote itself."""
     if uid is None:
         action()
         return
@@ -151,15 +152,21 @@ def _kill_all() -> None:
         pass
 
 
-def _remove_ipc() -> None:
+def _ipc_objects() -> list[tuple[str, int]]:
+    """(control function, id) of every System V IPC object in the sandbox's IPC namespace."""
+    found = []
     for kind, control in (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl")):
         try:
             lines = open(f"/proc/sysvipc/{kind}").read().splitlines()[1:]
         except OSError:
             continue
-        for line in lines:
-            identifier = int(line.split()[1])
-            getattr(LIBC, control)(identifier, 0, None)  # IPC_RMID
+        found += [(control, int(line.split()[1])) for line in lines]
+    return found
+
+
+def _remove_ipc() -> None:
+    for control, identifier in _ipc_objects():
+        getattr(LIBC, control)(identifier, 0, None)  # IPC_RMID
 
 
 def _wipe() -> None:
@@ -171,7 +178,7 @@ def _wipe() -> None:
 
     for name in os.listdir(ROOT):
         path = os.path.join(ROOT, name)
-        try:  # what another uid owns is left to that uid's pass (see reset)
+        try:
             if os.path.isdir(path) and not os.path.islink(path):
                 os.chmod(path, 0o777)
                 shutil.rmtree(path, onerror=unlock)
@@ -194,7 +201,7 @@ def reset(child_pid: int | None, uid: int | None, grace: float) -> dict:
             break
         time.sleep(0.005)
     for _ in range(200):
-        _as_uid(uid, _kill_all)
+        _kill_all()
         if child_pid is not None and status is None:
             try:
                 pid, found = os.waitpid(child_pid, 0)
@@ -207,9 +214,9 @@ def reset(child_pid: int | None, uid: int | None, grace: float) -> dict:
         time.sleep(0.005)
     else:
         return {"clean": False, "why": "processes survived"}
-    _as_uid(uid, lambda: (_remove_ipc(), _wipe()))
-    if uid is not None:
-        _wipe()  # what the zygote itself made (the driver files bwrap copied in)
+    if _ipc_objects():  # rare; only their owner may remove them (root here lacks CAP_SYS_ADMIN)
+        _as_uid(uid, _remove_ipc)
+    _wipe()
     if os.listdir(ROOT):
         return {"clean": False, "why": "files survived"}
     return {"clean": True, "status": status}

@@ -51,6 +51,26 @@ def test_the_child_sees_a_scrubbed_environment(tmp_path, monkeypatch):
                                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LC_CTYPE", "PWD"}
 
 
+@pytest.mark.skipif(bwrap_status()[0] is None or os.geteuid() != 0, reason="the zygote holds capabilities only under a root grader with bwrap")
+def test_the_childs_code_runs_without_any_capability_of_the_zygote(tmp_path):
+    # Under root the zygote holds KILL, DAC_OVERRIDE, FOWNER, SETUID and SETGID; the child must
+    # have lost them all (and root itself) before the submission's first line runs.
+    body = (
+        "import os\nif x.ndim == 4 and not os.environ.get('SEEN'):\n"
+        "    os.environ['SEEN'] = '1'\n"
+        "    print('STATUS=' + ';'.join(line for line in open('/proc/self/status').read().splitlines()\n"
+        "                                if line.startswith(('Uid:', 'Gid:', 'CapInh:', 'CapPrm:', 'CapEff:', 'CapAmb:'))))\n"
+        "mask = (np.random.rand(*x.shape) < p) / p\nout = x * mask\n"
+    )
+    result = grade_submission(submission_with(tmp_path, body), RUBRIC)
+    line = next(line for line in result.extra_data["student_output"].splitlines() if line.startswith("STATUS="))
+    fields = dict(item.split(":", 1) for item in line[len("STATUS="):].split(";"))
+    for capabilities in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(fields[capabilities].strip(), 16) == 0, line
+    assert all(int(uid) != 0 for uid in fields["Uid"].split())
+    assert all(int(gid) != 0 for gid in fields["Gid"].split())
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
