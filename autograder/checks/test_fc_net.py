@@ -81,7 +81,8 @@ def random_directions(rng, count):
 
 def gradients_match(obs) -> bool:
     """The analytic gradient's slope along each direction equals the numerical one."""
-    analytic = np.array([sum(np.sum(obs.grads[name] * step[name]) for name in step) for step in obs.directions])
+    analytic = np.array([sum(np.sum(obs.grads[name] * direction[name]) for name in direction)
+                         for direction in obs.directions])
     return bool(np.allclose(analytic, obs.numerical_slopes, rtol=1e-5, atol=1e-7))
 
 
