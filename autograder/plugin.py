@@ -237,11 +237,17 @@ class GradingPlugin:
 
 
 # -- fixtures (re-exported by autograder/checks/conftest.py) ------------------------------------
+PLUGIN_KEY = pytest.StashKey[GradingPlugin]()
+
+
 def registered_plugin(config) -> GradingPlugin | None:
-    for plugin in config.pluginmanager.get_plugins():
-        if isinstance(plugin, GradingPlugin):
-            return plugin
-    return None
+    """The session's grading plugin (looked up once, then kept in the config's stash)."""
+    plugin = config.stash.get(PLUGIN_KEY, None)
+    if plugin is None:
+        plugin = next((found for found in config.pluginmanager.get_plugins() if isinstance(found, GradingPlugin)), None)
+        if plugin is not None:
+            config.stash[PLUGIN_KEY] = plugin
+    return plugin
 
 
 def _plugin(request) -> GradingPlugin:
