@@ -301,8 +301,9 @@ def grade_batch(folder: Path, out: Path, jobs: int, rubric_path: str, seed: int)
     manager = multiprocessing.managers.SyncManager()
     manager.start(_die_with_parent)
     finished = manager.Queue()
-    cpus = manager.Queue() if free_cpus(jobs) else None
-    for cpu in free_cpus(jobs):
+    pinned = free_cpus(jobs)
+    cpus = manager.Queue() if pinned else None
+    for cpu in pinned:
         cpus.put(cpu)
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(cpus,))
     try:
