@@ -34,18 +34,24 @@ def test_student_prints_never_reach_the_protocol(tmp_path):
     assert "debugging" in result.extra_data["student_output"]
 
 
-def test_the_child_sees_a_scrubbed_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("DROPOUT_LAB_SECRET", "hunter2")
-    # The child can write nowhere the test could read (bwrap), so it prints what it sees, once.
+def what_the_child_sees(tmp_path, expression: str, imports: str = ""):
+    """The JSON value of ``expression``, evaluated once in the child while it serves a correct
+    submission. The child can write nowhere the test could read (bwrap), so it prints it."""
     body = (
-        "import json, os, sys\nif x.ndim == 4 and not os.environ.get('SEEN'):\n"
+        f"import json, os{imports}\nif x.ndim == 4 and not os.environ.get('SEEN'):\n"
         "    os.environ['SEEN'] = '1'\n"
-        "    print('ENV=' + json.dumps([{k: v for k, v in os.environ.items() if k != 'SEEN'}, sys.flags.isolated]))\n"
+        f"    print('SEEN=' + json.dumps({expression}))\n"
         "mask = (np.random.rand(*x.shape) < p) / p\nout = x * mask\n"
     )
     result = grade_submission(submission_with(tmp_path, body), RUBRIC)
-    line = next(line for line in result.extra_data["student_output"].splitlines() if line.startswith("ENV="))
-    environment, isolated = json.loads(line[len("ENV="):])
+    line = next(line for line in result.extra_data["student_output"].splitlines() if line.startswith("SEEN="))
+    return json.loads(line[len("SEEN="):])
+
+
+def test_the_child_sees_a_scrubbed_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DROPOUT_LAB_SECRET", "hunter2")
+    environment, isolated = what_the_child_sees(
+        tmp_path, "[{k: v for k, v in os.environ.items() if k != 'SEEN'}, sys.flags.isolated]", imports=", sys")
     assert "DROPOUT_LAB_SECRET" not in environment and isolated == 1
     assert set(environment) <= {"PATH", "LANG", "HOME", "PYTHONHASHSEED", "OPENBLAS_NUM_THREADS",
                                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LC_CTYPE", "PWD"}
@@ -55,18 +61,11 @@ def test_the_child_sees_a_scrubbed_environment(tmp_path, monkeypatch):
 def test_the_childs_code_runs_without_any_capability_of_the_zygote(tmp_path):
     # Under root the zygote holds KILL, DAC_OVERRIDE, FOWNER, SETUID and SETGID; the child must
     # have lost them all (and root itself) before the submission's first line runs.
-    body = (
-        "import os\nif x.ndim == 4 and not os.environ.get('SEEN'):\n"
-        "    os.environ['SEEN'] = '1'\n"
-        "    print('STATUS=' + ';'.join(line for line in open('/proc/self/status').read().splitlines()\n"
-        "                                if line.startswith(('Uid:', 'Gid:', 'CapInh:', 'CapPrm:', 'CapEff:', 'CapAmb:'))))\n"
-        "mask = (np.random.rand(*x.shape) < p) / p\nout = x * mask\n"
-    )
-    result = grade_submission(submission_with(tmp_path, body), RUBRIC)
-    line = next(line for line in result.extra_data["student_output"].splitlines() if line.startswith("STATUS="))
-    fields = dict(item.split(":", 1) for item in line[len("STATUS="):].split(";"))
+    fields = what_the_child_sees(
+        tmp_path, "dict(line.split(':', 1) for line in open('/proc/self/status').read().splitlines()"
+                  " if line.startswith(('Uid:', 'Gid:', 'CapInh:', 'CapPrm:', 'CapEff:', 'CapAmb:')))")
     for capabilities in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
-        assert int(fields[capabilities].strip(), 16) == 0, line
+        assert int(fields[capabilities].strip(), 16) == 0, fields
     assert all(int(uid) != 0 for uid in fields["Uid"].split())
     assert all(int(gid) != 0 for gid in fields["Gid"].split())
 
