@@ -172,11 +172,11 @@ class GradingPlugin:
         job = _job_of(item)
         if job is None:
             return None
-        expected = call.excinfo is None or isinstance(call.excinfo.value, (Misconception, ChildFailure, AssertionError))
+        outcome = outcome_of(item, call.excinfo)
         failed_setup = call.excinfo is not None and not isinstance(call.excinfo.value, pytest.skip.Exception)
         if call.when == "call" or (call.when == "setup" and failed_setup):
-            self._outcomes[job.key][check_name(item)] = outcome_of(item, call.excinfo)
-        if not (self.brief_reports and expected):
+            self._outcomes[job.key][check_name(item)] = outcome
+        if not self.brief_reports or outcome.internal_error is not None:
             return None  # pytest's own report, with the traceback a check's author wants to see
         # A failing check is the grader's ordinary answer, and the grade keeps its own record of
         # it: the report carries one line instead of the traceback pytest would format for it.
