@@ -205,6 +205,31 @@ def test_dropout_layer_object_wraps_the_functions(rng):
     np.testing.assert_allclose(layer.backward(dout), dout * (expected != 0) / 0.7)
     np.testing.assert_array_equal(layer.forward(x, train=False), x)
     with pytest.raises(RuntimeError):
-        Dropout(0.5).backward(dout)
+        Dropout(keep_prob=0.5).backward(dout)
     with pytest.raises(ValueError):
         Dropout(keep_prob=0)
+
+
+@pytest.mark.parametrize("value", [0.2, 0.5, 0.8])
+def test_dropout_layer_refuses_a_positional_probability_naming_both_conventions(value):
+    """The book's habit Dropout(0.2) (drop 20%) must not silently become keep 20%."""
+    with pytest.raises(TypeError) as raised:
+        Dropout(value)
+    message = str(raised.value)
+    assert "KEEPING" in message and "DROPPING" in message and "dropout_ratio" in message
+    assert f"Dropout(keep_prob=1 - {value!r})" in message
+
+
+def test_dropout_layer_refuses_the_books_keyword_with_the_keep_probability_to_use():
+    with pytest.raises(TypeError, match=r"Dropout\(keep_prob=1 - 0\.2\)"):
+        Dropout(dropout_ratio=0.2)
+    with pytest.raises(TypeError, match="rate"):
+        Dropout(rate=0.2)
+
+
+def test_dropout_layer_keeps_the_named_fraction(rng):
+    """keep_prob=0.8 keeps about 80% of the units (false failure below 1e-9 by Hoeffding's bound)."""
+    x = rng.standard_normal((200, 250)) + 10  # no exact zeros, so a zero output means a dropped unit
+    kept = Dropout(keep_prob=0.8).forward(x) != 0
+    assert abs(kept.mean() - 0.8) <= hoeffding_tolerance(x.size)
+    assert Dropout().keep_prob == 0.5

@@ -195,13 +195,31 @@ def dropout_backward(dout, cache):
 class Dropout:
     """Dropout as a layer object, for readers who know the object style of Saito's book.
 
-    ``Dropout(keep_prob)`` wraps dropout_forward and dropout_backward above; note that its argument
-    is the probability of KEEPING a unit (the book's ``dropout_ratio`` is the probability of dropping
-    one, so ``Dropout(keep_prob=1 - dropout_ratio)`` matches it) and that it is inverted dropout, so
-    test-time outputs are not rescaled.
+    ``Dropout(keep_prob=0.8)`` wraps dropout_forward and dropout_backward above. Its argument is the
+    probability of KEEPING a unit, and it must be given by name: the book's layer takes
+    ``dropout_ratio``, the probability of DROPPING a unit, as its first argument, so a positional
+    ``Dropout(0.2)`` would be ambiguous and is refused with a TypeError that says so.
+    ``Dropout(keep_prob=1 - dropout_ratio)`` drops as many units as the book's layer. It is inverted
+    dropout, so outputs are divided by keep_prob in training and are not rescaled at test time.
     """
 
-    def __init__(self, keep_prob=0.5, seed=None):
+    def __init__(self, *args, keep_prob=0.5, seed=None, **kwargs):
+        if args:
+            raise TypeError(
+                f"Dropout takes the probability of KEEPING a unit, by name: Dropout(keep_prob=...). "
+                f"It got {args[0]!r} by position, which reads as the book's dropout_ratio (the "
+                f"probability of DROPPING a unit) just as easily; if you meant to drop {args[0]!r} "
+                f"of the units, write Dropout(keep_prob=1 - {args[0]!r})."
+            )
+        if "dropout_ratio" in kwargs:
+            ratio = kwargs["dropout_ratio"]
+            raise TypeError(
+                f"Dropout takes the probability of KEEPING a unit, Dropout(keep_prob=...), not the "
+                f"book's dropout_ratio (the probability of DROPPING one); for dropout_ratio={ratio!r} "
+                f"write Dropout(keep_prob=1 - {ratio!r})."
+            )
+        if kwargs:
+            raise TypeError(f"Dropout got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
         check_dropout_param({"p": keep_prob, "mode": "train"})
         self.keep_prob = keep_prob
         self.seed = seed

@@ -16,6 +16,24 @@ from nnlab.layers import (
 from nnlab.scaffold import require_filled
 
 
+# Rules that give a layer's weight standard deviation from its number of inputs (fan-in).
+INIT_RULES = {
+    "he": lambda fan_in: np.sqrt(2.0 / fan_in),
+    "xavier": lambda fan_in: np.sqrt(1.0 / fan_in),
+}
+
+
+def weight_scale_rule(weight_scale):
+    """A function fan_in -> standard deviation, from a number or the name of a rule in INIT_RULES."""
+    if isinstance(weight_scale, str):
+        rule = INIT_RULES.get(weight_scale.lower())
+        if rule is None:
+            known = ", ".join(repr(name) for name in INIT_RULES)
+            raise ValueError(f"unknown weight_scale {weight_scale!r}: give a number or one of {known}")
+        return rule
+    return lambda fan_in: weight_scale
+
+
 class FullyConnectedNet:
     """A fully-connected network with ReLU hidden layers and a softmax loss.
 
@@ -48,7 +66,12 @@ class FullyConnectedNet:
         - num_classes: number of classes.
         - dropout_keep_ratio: probability of KEEPING a hidden unit; 1 means no dropout at all.
         - reg: strength of the L2 regularization, which adds 0.5 * reg * sum(W ** 2) per layer.
-        - weight_scale: standard deviation of the normal distribution the weights are drawn from.
+        - weight_scale: standard deviation of the normal distribution the weights are drawn from, the
+          same for every layer; or the name of a rule that sets it per layer from the layer's number
+          of inputs n (its fan-in): "he" gives sqrt(2 / n), suited to ReLU layers, and "xavier" gives
+          sqrt(1 / n), the form of Saito's book (Glorot and Bengio's paper uses the fan-out too).
+          Deep networks need one of the rules: with a fixed small scale the activations shrink layer
+          after layer and a network of six hidden layers barely learns.
         - dtype: floating type of the parameters and computations; float64 for gradient checks.
         - seed: when not None, passed to every dropout layer so that the dropout masks repeat.
 
@@ -61,10 +84,11 @@ class FullyConnectedNet:
         self.num_layers = 1 + len(hidden_dims)
         self.dtype = dtype
 
+        scale_of = weight_scale_rule(weight_scale)
         self.params = {}
         sizes = [input_dim, *hidden_dims, num_classes]
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            weights = weight_scale * np.random.randn(fan_in, fan_out)
+            weights = scale_of(fan_in) * np.random.randn(fan_in, fan_out)
             self.params[f"W{layer}"] = weights.astype(dtype)
             self.params[f"b{layer}"] = np.zeros(fan_out, dtype=dtype)
 
