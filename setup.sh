@@ -44,4 +44,66 @@ fi
 .venv/bin/python -m ipykernel install --user --name dropout-lab --display-name "Python (Dropout Lab)" >/dev/null ||
     fail "could not register the Jupyter kernel 'dropout-lab' (its messages are above)."
 
+# The grader runs students' code inside bubblewrap (bwrap), and grade-batch refuses to grade without
+# it unless told otherwise. Install it where this script has the right to (as root, or through sudo
+# that asks for no password); otherwise print the command to run. Nothing here fails the set-up.
+bubblewrap_works() {
+    # Installed is not enough: some containers forbid the namespaces bwrap needs.
+    if bwrap --unshare-all --ro-bind / / true >/dev/null 2>&1; then
+        echo "setup.sh: bubblewrap is installed and works ($(command -v bwrap)): the grader sandboxes students' code."
+    else
+        echo "setup.sh: warning: bubblewrap is installed but cannot create its namespaces here" \
+             "(a container, or unprivileged user namespaces turned off). grade-batch refuses to grade students'" \
+             "code without it unless you pass --allow-unsandboxed; its message says what to change." >&2
+    fi
+}
+bubblewrap_step() {
+    if command -v bwrap >/dev/null 2>&1; then
+        bubblewrap_works
+        return 0
+    fi
+    local install update="" shown
+    if command -v apt-get >/dev/null 2>&1; then
+        update="apt-get update -qq"
+        install="apt-get install -y -qq bubblewrap"
+        shown="apt-get install bubblewrap"
+    elif command -v dnf >/dev/null 2>&1; then
+        install="dnf install -y bubblewrap"
+        shown="dnf install bubblewrap"
+    elif command -v zypper >/dev/null 2>&1; then
+        install="zypper --non-interactive install bubblewrap"
+        shown="zypper install bubblewrap"
+    elif command -v pacman >/dev/null 2>&1; then
+        install="pacman -S --noconfirm bubblewrap"
+        shown="pacman -S bubblewrap"
+    else
+        echo "setup.sh: warning: bubblewrap (bwrap) is not installed and no known package manager was found." \
+             "Install the package 'bubblewrap' with your system's package manager: grade-batch refuses to grade" \
+             "students' code without it unless you pass --allow-unsandboxed." >&2
+        return 0
+    fi
+    local prefix
+    if [ "$(id -u)" -eq 0 ]; then
+        prefix=""
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+        prefix="sudo -n "
+    else
+        echo "setup.sh: warning: bubblewrap (bwrap) is not installed, and installing it needs root rights." \
+             "Run: sudo $shown   (then 'bash setup.sh' again). grade-batch refuses to grade students' code without it" \
+             "unless you pass --allow-unsandboxed." >&2
+        return 0
+    fi
+    echo "setup.sh: installing bubblewrap, the grader's sandbox: ${prefix}$install"
+    if { [ -z "$update" ] || ${prefix}$update >/dev/null 2>&1; } && ${prefix}$install >/dev/null 2>&1 &&
+        command -v bwrap >/dev/null 2>&1; then
+        bubblewrap_works
+    else
+        echo "setup.sh: warning: could not install bubblewrap with '${prefix}$install'." \
+             "Install the package 'bubblewrap' yourself: grade-batch refuses to grade students' code without it" \
+             "unless you pass --allow-unsandboxed." >&2
+    fi
+    return 0
+}
+bubblewrap_step || true
+
 echo "setup.sh: ready. Python $version in .venv; Jupyter kernel 'dropout-lab' registered."
