@@ -30,6 +30,8 @@ from pathlib import Path
 from autograder.cli import UsageError
 from autograder.limits import DEFAULT_BASE_SEED
 from autograder.rubric import DEFAULT_RUBRIC
+from autograder.sandbox import (ALLOW_UNSANDBOXED_FLAG, ALLOW_UNSANDBOXED_VARIABLE, SandboxRequired, bwrap_status,
+                                require_sandbox)
 from autograder.submission import submission_name
 
 CSV_NAME = "grades.csv"
@@ -181,15 +183,20 @@ def grade_chunk(students: list[tuple[str, str]], rubric_path: str, seed: int, ou
     return []
 
 
-def grade_shipped(students: list[tuple[str, dict]], rubric_text: str, seed: int) -> list[tuple[str, dict]]:
+def grade_shipped(students: list[tuple[str, dict]], rubric_text: str, seed: int,
+                  allow_unsandboxed: bool = False) -> list[tuple[str, dict]]:
     """Runs on a Dask worker: grade students whose graded files were shipped as bytes (a cluster
     need not share the class folder), in one pytest session, each in the worker's own sandbox.
-    Returns (student, result) pairs; the batch's parent writes them, so OUT need not be shared."""
+    Returns (student, result) pairs; the batch's parent writes them, so OUT need not be shared.
+    A worker whose bubblewrap does not work refuses (SandboxRequired), unless opted out."""
+    import socket
+
     from autograder.plugin import GradingJob, run_grading
     from autograder.reports import as_json
     from autograder.rubric import load_rubric
     from autograder.submission import prepare
 
+    require_sandbox(allow_unsandboxed, f"grade-batch's Dask worker on {socket.gethostname()}")
     with tempfile.TemporaryDirectory(prefix="dropout-lab-dask-") as workdir:
         rubric_path = Path(workdir) / "rubric.toml"
         rubric_path.write_text(rubric_text, encoding="utf-8")
@@ -208,7 +215,8 @@ def grade_shipped(students: list[tuple[str, dict]], rubric_text: str, seed: int)
         return [(job.key, json.loads(as_json(results[job.key]))) for job in jobs]
 
 
-def grade_batch_dask(folder: Path, out: Path, scheduler: str, rubric_path: str, seed: int) -> list[str]:
+def grade_batch_dask(folder: Path, out: Path, scheduler: str, rubric_path: str, seed: int,
+                     allow_unsandboxed: bool = False) -> list[str]:
     """grade-batch on an existing Dask distributed cluster: the same students, results and files
     as the local path, and resumable the same way (the parent writes each result as it arrives)."""
     try:
@@ -221,12 +229,12 @@ def grade_batch_dask(folder: Path, out: Path, scheduler: str, rubric_path: str, 
     from autograder.verdicts import refused_result
 
     submissions, finished, todo = start_or_resume(folder, out)
-    progress = Progress(len(submissions), len(finished))
+    progress = progress_bar(len(submissions), len(finished))
 
     def deliver(name: str, result: dict) -> None:
         write_atomically(out / f"{name}.json", json.dumps(result, indent=2) + "\n")
         append_csv(out, name, result)
-        progress.advance(name)
+        advance(progress, name)
 
     shipped = []
     for name in todo:
@@ -240,14 +248,17 @@ def grade_batch_dask(folder: Path, out: Path, scheduler: str, rubric_path: str, 
         with Client(scheduler) as client:
             workers = max(1, len(client.scheduler_info().get("workers", {})))
             by_name = dict(shipped)
-            futures = [client.submit(grade_shipped, [(name, by_name[name]) for name in chunk], rubric_text, seed, pure=False)
+            futures = [client.submit(grade_shipped, [(name, by_name[name]) for name in chunk], rubric_text, seed,
+                                     allow_unsandboxed, pure=False)
                        for chunk in chunks([name for name, _ in shipped], workers)]
             for future in as_completed(futures):
                 try:
                     for name, result in future.result():
                         deliver(name, result)
-                except Exception as error:  # a worker failed: its students stay ungraded
-                    failures.append(f"a Dask task failed: {error}")
+                except Exception as error:  # a worker failed (or refused): its students stay ungraded
+                    message = f"a Dask task failed: {error}"
+                    if message not in failures:
+                        failures.append(message)
     finally:
         progress.close()
     return failures
@@ -266,26 +277,19 @@ def chunks(names: list[str], jobs: int) -> list[list[str]]:
     return found
 
 
-class Progress:
-    """A one-line progress bar on stderr."""
+def progress_bar(total: int, resumed: int):
+    """grade-batch's progress bar on stderr (tqdm): students graded out of the class, with the
+    students found already graded counted from the start, the rate and the time left."""
+    from tqdm import tqdm
 
-    def __init__(self, total: int, resumed: int):
-        self.total, self.done, self.resumed = total, resumed, resumed
-        self.show()
+    note = f" ({resumed} resumed)" if resumed else ""
+    return tqdm(total=total, initial=resumed, file=sys.stderr, unit="student", dynamic_ncols=True,
+                bar_format="{bar:30}| {n_fmt}/{total_fmt} graded" + note + " [{elapsed}<{remaining}]{postfix}")
 
-    def show(self, last: str = "") -> None:
-        width = 30
-        filled = width * self.done // max(self.total, 1)
-        note = f" ({self.resumed} resumed)" if self.resumed else ""
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} graded{note} {last[:30]:<30}")
-        sys.stderr.flush()
 
-    def advance(self, student: str) -> None:
-        self.done += 1
-        self.show(student)
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
+def advance(bar, student: str) -> None:
+    bar.set_postfix_str(student[:30], refresh=False)
+    bar.update(1)
 
 
 def _terminate_as_interrupt(signum, frame):
@@ -295,7 +299,7 @@ def _terminate_as_interrupt(signum, frame):
 def grade_batch(folder: Path, out: Path, jobs: int, rubric_path: str, seed: int) -> list[str]:
     """Grade every unfinished student; returns the students the grader failed on."""
     submissions, finished, todo = start_or_resume(folder, out)
-    progress = Progress(len(submissions), len(finished))
+    progress = progress_bar(len(submissions), len(finished))
     failures: list[str] = []
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     manager = multiprocessing.managers.SyncManager()
@@ -324,7 +328,7 @@ def grade_batch(folder: Path, out: Path, jobs: int, rubric_path: str, seed: int)
                 pending -= done
                 continue
             append_csv(out, student, result)
-            progress.advance(student)
+            advance(progress, student)
     finally:
         signal.signal(signal.SIGTERM, previous)
         progress.close()
@@ -333,6 +337,14 @@ def grade_batch(folder: Path, out: Path, jobs: int, rubric_path: str, seed: int)
         pool.shutdown(wait=True, cancel_futures=True)
         manager.shutdown()
     return failures
+
+
+def _sandbox_policy(opted_out: bool, what: str) -> list[str]:
+    """The sandbox policy (autograder.sandbox.require_sandbox), its refusal as a usage error."""
+    try:
+        return require_sandbox(opted_out, what)
+    except SandboxRequired as refusal:
+        raise UsageError(str(refusal)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -345,8 +357,14 @@ def run(args: argparse.Namespace) -> int:
     if args.executor == "dask":
         if not args.scheduler:
             raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)")
-        failures = grade_batch_dask(folder, Path(args.out), args.scheduler, str(args.rubric), args.seed)
+        # Each Dask worker applies the sandbox policy on its own machine (grade_shipped).
+        failures = grade_batch_dask(folder, Path(args.out), args.scheduler, str(args.rubric), args.seed,
+                                    args.allow_unsandboxed)
     else:
+        missing = _sandbox_policy(args.allow_unsandboxed, "grade-batch")
+        if missing:
+            print(f"grade-batch: warning: grading without the sandbox, as asked. Missing: {', '.join(missing)} "
+                  f"({bwrap_status()[1]}). Each student's JSON lists them too.", file=sys.stderr)
         failures = grade_batch(folder, Path(args.out), max(1, args.jobs), str(args.rubric), args.seed)
     if failures:
         print("The grader could not grade:", *failures, sep="\n  ", file=sys.stderr)
@@ -368,4 +386,8 @@ def register(subparsers) -> None:
     parser.add_argument("--executor", choices=("local", "dask"), default="local",
                         help="local worker processes (--jobs), or an existing Dask cluster (--scheduler)")
     parser.add_argument("--scheduler", help="the Dask scheduler's address, with --executor dask")
+    parser.add_argument(
+        ALLOW_UNSANDBOXED_FLAG, dest="allow_unsandboxed", action="store_true",
+        help=f"grade even where bubblewrap does not work (refused by default; {ALLOW_UNSANDBOXED_VARIABLE}=1 "
+             "does the same); the missing protections are printed and kept in every result")
     parser.set_defaults(run=run)

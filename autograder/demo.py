@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from autograder.bank import load_bank, write_submission
 from autograder.limits import DEFAULT_BASE_SEED
 from autograder.paths import ASSIGNMENT_DIR, SOLUTION_DIR
 from autograder.plugin import GradingJob, run_grading
-from autograder.reports import as_text
+from autograder.reports import as_text, protection_warning
 from autograder.rubric import load_rubric
 from autograder.submission import prepare
 
@@ -56,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
         print()
     print(f"Graded {len(shown)} submissions in {time.perf_counter() - started:.1f} s. "
           "Grade your own with: python -m autograder grade PATH")
+    # The demo grades the kit's own examples, so it runs without bubblewrap too, and says so.
+    warning = protection_warning(results[shown[0][1]])
+    if warning:
+        print()
+        print("\n".join(textwrap.wrap(warning + " (The demo runs anyway: it grades only the kit's own "
+                                       "examples. grade-batch refuses other people's code in this state.)",
+                                       100, break_on_hyphens=False)))
     return 0
 
 

@@ -6,7 +6,8 @@ autograder/checks (pytest checks, driven by autograder.plugin) -> autograder.ver
 diagnoses) -> autograder.reports (text or JSON).
 
 Exit status 0 whenever a result was produced, whatever the score; 2 with a message when the grader
-itself cannot run (unreadable rubric, no assignment/ tree, a broken check).
+itself cannot run (unreadable rubric, no assignment/ tree, a broken check). Grading one folder is
+never refused for want of bubblewrap, but the output says which protections were missing.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 from autograder.cli import UsageError
 from autograder.limits import DEFAULT_BASE_SEED, DEFAULT_LIMITS, ChildLimits
 from autograder.plugin import GraderError, GradingJob, run_grading
-from autograder.reports import as_json, as_text
+from autograder.reports import as_json, as_text, protection_warning
 from autograder.rubric import DEFAULT_RUBRIC, Rubric, RubricError, load_rubric
+from autograder.sandbox import bubblewrap_advice
 from autograder.submission import SubmissionRefused, prepare, submission_name
 from autograder.verdicts import GradeResult, refused_result
 
@@ -68,7 +71,17 @@ def run(args: argparse.Namespace) -> int:
         result = grade_submission(path, rubric, args.seed)
     except GraderError as error:
         raise UsageError(f"the grader could not run: {error}") from None
-    print(as_json(result) if args.format == "json" else as_text(result))
+    warning = protection_warning(result)
+    if warning:  # the sandbox was not all there: say so where the instructor reads, JSON or text
+        warning += " " + bubblewrap_advice()
+    if args.format == "json":
+        print(as_json(result))
+        if warning:
+            print(warning, file=sys.stderr)
+    else:
+        print(as_text(result))
+        if warning:
+            print("\n" + "\n".join(textwrap.wrap(warning, 100, break_on_hyphens=False)))
     sys.stdout.flush()
     return 0
 

@@ -21,6 +21,18 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
+def protection_warning(result: GradeResult) -> str:
+    """For the instructor: which of the sandbox's protections were missing when this result was
+    graded, and why ("" when none was). Students' own feedback never carries it."""
+    missing = result.extra_data.get("missing_protections") or []
+    if not missing:
+        return ""
+    note = result.extra_data.get("sandbox_note")
+    return ("Warning: graded WITHOUT the full sandbox" + (f" ({note})" if note else "") + ". Missing protections: "
+            + ", ".join(missing) + ". The submission's code could reach the network and whatever this user "
+            "can read or write.")
+
+
 def as_text(result: GradeResult) -> str:
     width = max((len(test.name) for test in result.tests), default=10)
     lines = [f"Dropout Lab autograder: {result.submission}", ""]

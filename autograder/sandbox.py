@@ -148,6 +148,59 @@ def protections(limits: ChildLimits = DEFAULT_LIMITS) -> tuple[list[str], list[s
     return in_force, missing
 
 
+# -- the policy: grading other people's code without bubblewrap -----------------------------------------
+# Opting out of the sandbox, for every command that grades other people's code on the instructor's
+# machine: a flag of the command, or this environment variable set to 1.
+ALLOW_UNSANDBOXED_FLAG = "--allow-unsandboxed"
+ALLOW_UNSANDBOXED_VARIABLE = "DROPOUT_LAB_ALLOW_UNSANDBOXED"
+
+
+class SandboxRequired(Exception):
+    """Bubblewrap does not work here and nobody opted out: the message says what is missing, how to
+    install or enable bubblewrap, and how to opt out."""
+
+
+def unsandboxed_allowed_by_environment() -> bool:
+    """True when DROPOUT_LAB_ALLOW_UNSANDBOXED says to grade without bubblewrap (1, true or yes)."""
+    return os.environ.get(ALLOW_UNSANDBOXED_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+
+
+def bubblewrap_advice() -> str:
+    """What to do about bubblewrap on this machine, depending on why it is not used."""
+    if os.environ.get(BWRAP_ENVIRONMENT_VARIABLE, "1") == "0":
+        return f"To use bubblewrap again, unset {BWRAP_ENVIRONMENT_VARIABLE} (it is 0 in this environment)."
+    if shutil.which("bwrap") is None and not os.access("/usr/bin/bwrap", os.X_OK):
+        return ("Install it: `sudo apt-get install bubblewrap` (Debian, Ubuntu), `sudo dnf install bubblewrap` "
+                "(Fedora), or run `bash setup.sh` as root, which installs it.")
+    return ("It is installed but cannot create its namespaces here. It needs unprivileged user namespaces: "
+            "on Ubuntu 23.10 and newer `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`, on older "
+            "Debian `sudo sysctl kernel.unprivileged_userns_clone=1`; inside a container, run the container "
+            "with user namespaces allowed (for Docker, a seccomp profile that permits them).")
+
+
+def require_sandbox(opted_out: bool, what: str, opt_out: str = f"pass {ALLOW_UNSANDBOXED_FLAG}") -> list[str]:
+    """The kit's policy before ``what`` (a command's name, for the message) grades other people's
+    code on this machine: the protections that will be missing ([] when bubblewrap works).
+
+    Raises SandboxRequired when bubblewrap does not work here, unless the caller says the instructor
+    opted out (``opted_out``, a flag or config setting of its own, described by ``opt_out`` in the
+    message) or DROPOUT_LAB_ALLOW_UNSANDBOXED=1 is set. The refusal names the missing protections,
+    why bubblewrap is not used and what to do about it, and both ways to opt out. Inside a hosted
+    grader's container (the Gradescope export) nothing calls this: it grades with what works there.
+    """
+    in_force, missing = protections()
+    if not missing or opted_out or unsandboxed_allowed_by_environment():
+        return missing
+    raise SandboxRequired(
+        f"{what} refuses to grade other people's code without its sandbox: bubblewrap is not used "
+        f"({bwrap_status()[1]}).\n"
+        f"Missing without it: {', '.join(missing)}.\n"
+        f"{bubblewrap_advice()}\n"
+        f"To grade without the sandbox anyway (code you trust, or a machine you can throw away): "
+        f"{opt_out}, or set {ALLOW_UNSANDBOXED_VARIABLE}=1."
+    )
+
+
 # -- the child --------------------------------------------------------------------------------------
 def _scrubbed_environment(home: str) -> dict[str, str]:
     # One BLAS thread: the child must not spawn threads that count against its process limit.

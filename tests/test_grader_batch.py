@@ -14,6 +14,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from autograder.bank import load_bank, write_submission
 from autograder.cli import main
 from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES, REPO_ROOT, SOLUTION_DIR
@@ -219,3 +221,64 @@ def test_each_worker_takes_a_cpu_of_its_own_when_there_are_enough():
             worker.join(30)
         pinned = sorted(answers.get(timeout=5) for _ in available)
     assert pinned == [[cpu] for cpu in available]
+
+
+# -- the sandbox policy ---------------------------------------------------------------------------
+def batch_command(folder: Path, out: Path, *extra: str, **environment) -> subprocess.CompletedProcess:
+    """grade-batch in a fresh interpreter, so that the environment decides whether bubblewrap works."""
+    command = [sys.executable, "-m", "autograder", "grade-batch", str(folder), "--out", str(out), "--jobs", "2", *extra]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **environment})
+
+
+def test_batch_refuses_without_bubblewrap_and_says_what_is_missing_and_what_to_do(tmp_path):
+    folder, out = class_folder(tmp_path), tmp_path / "out"
+    result = batch_command(folder, out, DROPOUT_LAB_BWRAP="0")
+    assert result.returncode == 2
+    message = result.stderr
+    assert "grade-batch refuses to grade other people's code without its sandbox" in message
+    for protection in ("bubblewrap", "no network", "own PID namespace", "private filesystem view"):
+        assert protection in message.split("Missing without it:")[1]
+    assert "DROPOUT_LAB_BWRAP" in message  # why bubblewrap is not used here, and how to undo it
+    assert "--allow-unsandboxed" in message and "DROPOUT_LAB_ALLOW_UNSANDBOXED=1" in message
+    assert not out.exists() or not list(out.glob("*.json")), "a student was graded despite the refusal"
+
+
+@pytest.mark.parametrize("opt_out", ["flag", "environment"])
+def test_batch_opted_out_grades_without_bubblewrap_and_records_what_was_missing(tmp_path, opt_out):
+    folder, out = class_folder(tmp_path), tmp_path / "out"
+    extra, environment = (["--allow-unsandboxed"], {}) if opt_out == "flag" else ([], {"DROPOUT_LAB_ALLOW_UNSANDBOXED": "1"})
+    result = batch_command(folder, out, *extra, DROPOUT_LAB_BWRAP="0", **environment)
+    assert result.returncode == 0, result.stderr
+    assert "grading without the sandbox, as asked" in result.stderr and "no network" in result.stderr
+    table = grades(out)
+    assert table["ann"] == (MAX, MAX) and table["ben"] == (0, MAX) and 0 < table["cat"][0] < MAX
+    for student in ("ann", "ben", "cat"):
+        extra_data = json.loads((out / f"{student}.json").read_text())["extra_data"]
+        assert "bubblewrap" in extra_data["missing_protections"]
+
+
+def test_batch_with_bubblewrap_grades_sandboxed_and_says_nothing_about_it(tmp_path):
+    folder, out = class_folder(tmp_path), tmp_path / "out"
+    result = batch_command(folder, out)
+    assert result.returncode == 0, result.stderr
+    assert "without the sandbox" not in result.stderr
+    for student in ("ann", "ben", "cat"):
+        extra_data = json.loads((out / f"{student}.json").read_text())["extra_data"]
+        assert extra_data["missing_protections"] == [] and "bubblewrap" in extra_data["protections"]
+
+
+def test_demo_runs_without_bubblewrap_and_says_what_was_missing():
+    result = subprocess.run([sys.executable, "-m", "autograder", "demo"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "DROPOUT_LAB_BWRAP": "0"})
+    assert result.returncode == 0, result.stderr
+    assert f"Score: {MAX:g} / {MAX:g}" in result.stdout
+    assert "graded WITHOUT the full sandbox" in result.stdout and "no network" in result.stdout
+
+
+def test_the_progress_bar_counts_students_and_ends_full(tmp_path):
+    folder, out = class_folder(tmp_path), tmp_path / "out"
+    result = batch_command(folder, out)
+    assert result.returncode == 0, result.stderr
+    last = result.stderr.replace("\r", "\n").strip().splitlines()[-1]  # the bar's final state
+    assert "3/3 graded" in last and "|" in last

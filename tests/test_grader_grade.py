@@ -176,3 +176,37 @@ def test_pytest_runs_the_checks_directly_on_a_submission():
     assert passed.returncode == 0 and f"Score: {maximum} / {maximum}" in passed.stdout
     failed = subprocess.run([*command, str(ASSIGNMENT_DIR), "--grade-seed", "3"], capture_output=True, text=True, cwd=REPO_ROOT)
     assert failed.returncode == 1 and f"Score: 0 / {maximum}" in failed.stdout and "not implemented yet" in failed.stdout
+
+
+# -- the sandbox's protections in the output ------------------------------------------------------
+def grade_command(*args, **environment) -> subprocess.CompletedProcess:
+    """`grade` in a fresh interpreter, so that the environment decides whether bubblewrap is used."""
+    import os
+
+    return subprocess.run([sys.executable, "-m", "autograder", "grade", *map(str, args)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **environment})
+
+
+def test_with_bubblewrap_nothing_is_missing_and_nothing_is_said():
+    text = grade_command(SOLUTION_DIR)
+    assert text.returncode == 0, text.stderr
+    assert "WITHOUT the full sandbox" not in text.stdout + text.stderr
+    data = json.loads(grade_command(SOLUTION_DIR, "--format", "json").stdout)
+    assert data["extra_data"]["missing_protections"] == []
+    assert "bubblewrap" in data["extra_data"]["protections"]
+
+
+def test_without_bubblewrap_one_folder_is_graded_and_the_text_names_what_was_missing():
+    result = grade_command(SOLUTION_DIR, DROPOUT_LAB_BWRAP="0")
+    assert result.returncode == 0, result.stderr  # grading one folder is not refused
+    max_score = load_rubric().max_score
+    assert f"Score: {max_score:g} / {max_score:g}" in result.stdout
+    warning = result.stdout[result.stdout.index("Warning: graded WITHOUT the full sandbox"):]
+    for protection in ("bubblewrap", "no network", "private filesystem view"):
+        assert protection in warning
+    assert "DROPOUT_LAB_BWRAP" in warning  # why, and what to do about it
+    # In JSON the same warning goes to stderr, and the result lists what was missing.
+    as_json = grade_command(SOLUTION_DIR, "--format", "json", DROPOUT_LAB_BWRAP="0")
+    assert as_json.returncode == 0
+    assert "no network" in json.loads(as_json.stdout)["extra_data"]["missing_protections"]
+    assert "WITHOUT the full sandbox" in as_json.stderr
