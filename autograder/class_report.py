@@ -5,14 +5,15 @@ wants to know before the next lecture: how the scores are spread, which misconce
 holds (most common first, each with the sentence students were shown), and how often each check
 passed. The page is self-contained: its plots are embedded PNG images made by matplotlib.
 
-Stages: result files -> ClassSummary (plain numbers, tested) -> figures -> HTML.
+Stages: result files -> ClassSummary (plain numbers, tested) -> figures -> HTML, rendered by Jinja2
+from autograder/templates/class_report.html.j2 with autoescaping on (student names, file names and
+check names come from the class folder).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import html
 import io
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from pathlib import Path
 from autograder.batch import read_result
 from autograder.cli import UsageError
 from autograder.diagnoses import SENTENCES
+
+TEMPLATE = "class_report.html.j2"
 
 
 @dataclass
@@ -113,52 +116,24 @@ def _plots(summary: ClassSummary) -> dict[str, str]:
     return plots
 
 
+def _environment():
+    """Jinja2 with the kit's templates (package data), HTML autoescaping and the report's formats."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("autograder", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+    )
+    environment.filters["points"] = lambda value: f"{value:g}"
+    environment.filters["percent"] = lambda value: f"{value:.0%}"
+    return environment
+
+
 def render_html(summary: ClassSummary, title: str) -> str:
-    """The whole report page."""
-    plots = _plots(summary)
-    esc = html.escape
-    n = len(summary.students)
+    """The whole report page, from the template autograder/templates/class_report.html.j2."""
     full = sum(score >= summary.max_score for score in summary.scores) if summary.max_score else 0
-    parts = [
-        "<!DOCTYPE html>",
-        f"<html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left}"
-        "td.n{text-align:right}</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
-        f"<p id='overview'>{n} students graded; mean score {summary.mean_score:.2f} of "
-        f"{summary.max_score:g}; {full} with full marks.</p>",
-    ]
-    if summary.skipped_files:
-        parts.append(
-            "<p id='skipped'>Not results, left out: " + esc(", ".join(summary.skipped_files)) + "</p>"
-        )
-    parts.append(f"<h2>Scores</h2><img alt='score histogram' src='data:image/png;base64,{plots['scores']}'>")
-
-    parts.append("<h2>Misconceptions in the class</h2>")
-    if summary.diagnosis_counts:
-        parts.append("<table id='diagnoses'><tr><th>students</th><th>diagnosis</th><th>what they were told</th></tr>")
-        for diagnosis, count in summary.most_common_diagnoses():
-            sentence = SENTENCES.get(diagnosis, "")
-            parts.append(
-                f"<tr><td class='n'>{count}</td><td><code>{esc(diagnosis)}</code></td><td>{esc(sentence)}</td></tr>"
-            )
-        parts.append("</table>")
-    else:
-        parts.append("<p>No student lost a point.</p>")
-
-    parts.append("<h2>Checks</h2>")
-    if "checks" in plots:
-        parts.append(f"<img alt='pass rate per check' src='data:image/png;base64,{plots['checks']}'>")
-    parts.append("<table id='checks'><tr><th>check</th><th>passed</th><th>rate</th></tr>")
-    for name in sorted(summary.check_passes):
-        passed, graded = summary.check_passes[name]
-        parts.append(
-            f"<tr><td><code>{esc(name)}</code></td><td class='n'>{passed} / {graded}</td>"
-            f"<td class='n'>{passed / graded:.0%}</td></tr>"
-        )
-    parts.append("</table></body></html>")
-    return "\n".join(parts) + "\n"
+    template = _environment().get_template(TEMPLATE)
+    return template.render(summary=summary, title=title, plots=_plots(summary), full_marks=full, sentences=SENTENCES)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -75,3 +75,32 @@ def test_page_shows_the_figures_and_embeds_both_plots(graded_class, capsys):
 def test_an_empty_folder_is_refused_with_the_way_forward(tmp_path, capsys):
     assert main(["class-report", str(tmp_path)]) == 2
     assert "run grade-batch" in capsys.readouterr().err
+
+
+def test_names_from_the_class_folder_are_escaped_in_the_page(tmp_path):
+    """Student and file names come from whoever named the submissions: the template escapes them."""
+    from autograder.class_report import ClassSummary, render_html
+
+    summary = ClassSummary(students=["amy"], scores=[1.0], max_score=2.0,
+                           check_passes={"<script>alert(1)</script>": (0, 1)},
+                           skipped_files=["<img src=x onerror=alert(1)>.json"])
+    page = render_html(summary, "Class <b>report</b>")
+    assert "<script>" not in page and "<img src=x" not in page and "<b>report" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<title>Class &lt;b&gt;report&lt;/b&gt;</title>" in page
+    assert "<td class='n'>0 / 1</td><td class='n'>0%</td>" in page
+
+
+def test_the_template_ships_as_package_data():
+    import fnmatch
+    import sys
+
+    from autograder.class_report import TEMPLATE
+    from autograder.paths import REPO_ROOT
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    patterns = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["autograder"]
+    assert (REPO_ROOT / "autograder" / "templates" / TEMPLATE).is_file()
+    assert any(fnmatch.fnmatch(f"templates/{TEMPLATE}", pattern) for pattern in patterns)
