@@ -12,7 +12,9 @@ setup.sh installs from. There is no ``solution/``.
 
 run_autograder grades with the kit's sandboxed grader, the same code as ``python -m autograder
 grade``, then writes results.json itself, after the student's code has stopped, with an atomic
-rename: whatever a submission prints or writes on its way cannot become the result.
+rename: whatever a submission prints or writes on its way cannot become the result. It never
+refuses for want of bubblewrap (Gradescope's container often forbids its namespaces): it grades
+with the protections that work there and tells instructors, not students, which were missing.
 
 The roots can be moved for tests: DROPOUT_LAB_GS_ROOT (default /autograder), or each of
 DROPOUT_LAB_GS_SOURCE, DROPOUT_LAB_GS_SUBMISSION and DROPOUT_LAB_GS_RESULTS, and DROPOUT_LAB_PYTHON
@@ -266,7 +268,7 @@ def run_autograder(kit: Path, submission: Path, results: Path) -> int:
     """Grade one Gradescope submission and write results.json; the body of run_autograder."""
     from autograder.grade import grade_submission
     from autograder.plugin import GraderError
-    from autograder.reports import as_text
+    from autograder.reports import as_text, protection_warning
     from autograder.rubric import RubricError, load_rubric
 
     started = time.perf_counter()
@@ -287,8 +289,17 @@ def run_autograder(kit: Path, submission: Path, results: Path) -> int:
         write_results(results, grader_fault_results(message, time.perf_counter() - started))
         return 1
     result.execution_time = time.perf_counter() - started
-    write_results(results, gradescope_results(result, hidden_as, notes))
+    data = gradescope_results(result, hidden_as, notes)
+    # Where bubblewrap cannot run (often so in Gradescope's container) the grade goes on with the
+    # protections that do work; which were missing goes to instructors only: the run's stdout
+    # (stdout_visibility is hidden) and results.json's top-level extra_data, never a test's output.
+    warning = protection_warning(result)
+    if warning:
+        data["extra_data"]["sandbox_warning"] = warning
+    write_results(results, data)
     print(as_text(result))
+    print()
+    print(warning or "run_autograder: graded inside bubblewrap, with every protection of the sandbox in force.")
     print(f"\nrun_autograder: wrote {results} (score {result.score:g} / {result.max_score:g})")
     return 0
 

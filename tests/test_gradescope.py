@@ -144,9 +144,9 @@ def fake_root(tmp_path: Path, autograder_zip: Path) -> Path:
     return root
 
 
-def run_autograder(root: Path) -> tuple[subprocess.CompletedProcess, dict]:
+def run_autograder(root: Path, **environment: str) -> tuple[subprocess.CompletedProcess, dict]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
-           "DROPOUT_LAB_GS_ROOT": str(root), "DROPOUT_LAB_PYTHON": sys.executable}
+           "DROPOUT_LAB_GS_ROOT": str(root), "DROPOUT_LAB_PYTHON": sys.executable, **environment}
     script = root / "source" / "run_autograder"
     # Gradescope runs it from /autograder; so does this test (any other folder would do too).
     completed = subprocess.run([str(script)], cwd=root, env=env, capture_output=True, text=True, timeout=300)
@@ -214,6 +214,27 @@ def test_solution_gets_full_marks_from_the_unpacked_kit(tmp_path, autograder_zip
     assert hidden and {t["name"] for t in data["tests"] if t["visibility"] == "after_published"} == hidden
     assert "2 shown when grades are published" in data["output"]
     assert "Score: 39 / 39" in completed.stdout  # the instructor's log
+    assert "graded inside bubblewrap, with every protection of the sandbox in force" in completed.stdout
+    assert data["extra_data"]["missing_protections"] == [] and "sandbox_warning" not in data["extra_data"]
+
+
+def test_where_bubblewrap_cannot_run_it_grades_and_tells_instructors_only(tmp_path, autograder_zip, course_rubric):
+    """Gradescope's container often forbids bubblewrap's namespaces: DROPOUT_LAB_BWRAP=0 stands for that."""
+    root = fake_root(tmp_path, autograder_zip)
+    copy_graded(SOLUTION_DIR, root / "submission")
+    completed, data = run_autograder(root, DROPOUT_LAB_BWRAP="0")
+    assert completed.returncode == 0, completed.stderr  # never refused here
+    check_kit_result(data, course_rubric)
+    assert data["score"] == course_rubric.max_score
+    # Instructors: the run's stdout (hidden from students) and the top-level extra_data.
+    assert "Warning: graded WITHOUT the full sandbox" in completed.stdout and "no network" in completed.stdout
+    assert "no network" in data["extra_data"]["missing_protections"]
+    assert "no network" in data["extra_data"]["sandbox_warning"]
+    # The protections that need no bubblewrap were in force all the same.
+    assert {"rlimits", "call and submission deadlines", "scrubbed environment"} <= set(data["extra_data"]["protections"])
+    # Students: nothing about it in what they see.
+    student_visible = [data["output"], *(test["output"] for test in data["tests"])]
+    assert not any(word in text for text in student_visible for word in ("sandbox", "bubblewrap", "protection"))
 
 
 def test_untouched_stub_gets_zero_with_the_todo_message(tmp_path, autograder_zip, course_rubric):
