@@ -4,7 +4,11 @@ Every folder or .zip directly under DIR is one student's submission. Students ar
 parallel worker processes, each grading a chunk of students in one pytest session; as each student
 finishes, its worker writes OUT/<student>.json atomically (a temporary file, then a rename) and
 tells the parent, the only writer of OUT/grades.csv, which appends the student's line. A progress
-bar goes to stderr.
+bar (tqdm) goes to stderr.
+
+Where bubblewrap does not work, the command refuses to grade (autograder.sandbox.require_sandbox)
+unless the instructor opts out with --allow-unsandboxed or DROPOUT_LAB_ALLOW_UNSANDBOXED=1; an
+opted-out batch says which protections are missing, and so does every result.
 
 Rerunning resumes: a student whose JSON result is present and readable is not graded again; a
 missing, truncated or corrupt result is regraded. Workers and the queue's manager die with the
