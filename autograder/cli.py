@@ -24,6 +24,7 @@ COMMANDS = {
     "collect": "autograder.collect",
     "nbgrader-course": "autograder.nbgrader_course",
     "gradescope": "autograder.gradescope",
+    "mutation": "autograder.mutation",
 }
 
 
