@@ -6,9 +6,10 @@ image, and runs run_autograder once per submission with the student's files in
 /autograder/submission, expecting /autograder/results/results.json when it ends.
 
 Inside the zip, ``dropout_lab/`` holds what grading needs and nothing more: the ``autograder``
-package (without the self-validation bank, whose right entries are model answers), the pristine
-``assignment/`` tree the grader builds each private tree from, the rubric, and the lock files that
-setup.sh installs from. There is no ``solution/``.
+package (without the self-validation bank, whose right entries are model answers, and without the
+mutation analysis, which quotes the reference's lines), the pristine ``assignment/`` tree the
+grader builds each private tree from, the rubric, and the lock files that setup.sh installs from.
+There is no ``solution/``.
 
 run_autograder grades with the kit's sandboxed grader, the same code as ``python -m autograder
 grade``, then writes results.json itself, after the student's code has stopped, with an atomic
@@ -46,8 +47,9 @@ DEFAULT_VENV = "/autograder/dropout-lab-venv"
 # What the grader needs at run time (the rest of the lock is for notebooks and nbgrader).
 RUNTIME_PACKAGES = ("numpy", "pytest", "tomli; python_version < '3.11'")
 
-# Left out of the zip: caches, and the bank (its "right" entries hold working answers).
-SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "bank"}
+# Left out of the zip: caches, the bank (its "right" entries hold working answers) and the mutation
+# analysis (it needs solution/, and its list of equivalent mutants quotes the reference's lines).
+SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "bank", "mutation"}
 SKIPPED_FILES = {"bank.py"}
 SKIPPED_SUFFIXES = (".pyc", ".executed.ipynb")
 # A fixed timestamp makes the zip depend on its contents only.

@@ -69,3 +69,13 @@ def test_a_fixed_sample_of_mutants_is_killed_and_the_equivalent_ones_are_not(ses
     marked_down = [f"{o.mutant.describe()}\n{o.summary}" for o in report.equivalent_killed]
     assert not marked_down, "equivalent (correct) mutants that lost points:\n" + "\n".join(marked_down)
     assert {o.mutant.region for o in report.outcomes} == ALL_REGIONS
+
+
+def test_the_gradescope_zip_leaves_the_mutation_analysis_out():
+    """equivalent.toml quotes the reference's lines, so it must not reach a grading image."""
+    from autograder.gradescope import zip_contents
+    from autograder.rubric import DEFAULT_RUBRIC
+
+    names = zip_contents(DEFAULT_RUBRIC)
+    assert not [name for name in names if "/mutation/" in name]
+    assert any(name.endswith("autograder/grade.py") for name in names)
