@@ -108,6 +108,7 @@ class Report:
     equivalents: list[Equivalent]
     seconds: float
     base_seed: int
+    complete: bool = True  # every mutant was graded (not a sample)
 
     def _is_equivalent(self, mutant: Mutant) -> bool:
         return mutant.key in {entry.key for entry in self.equivalents}
@@ -131,11 +132,19 @@ class Report:
         return [o for o in self.equivalent if o.killed]
 
     @property
+    def stale_equivalents(self) -> list[Equivalent]:
+        """Entries of the list that name no mutant of a complete run (the reference's line changed?)."""
+        if not self.complete:
+            return []
+        keys = {o.mutant.key for o in self.outcomes}
+        return [entry for entry in self.equivalents if entry.key not in keys]
+
+    @property
     def score(self) -> float:
         scored = len(self.outcomes) - len(self.equivalent)
         return len(self.killed) / scored if scored else 1.0
 
-    def text(self) -> str:
+    def text(self, verbose: bool = False) -> str:
         total, equivalent = len(self.outcomes), len(self.equivalent)
         lines = [
             "Mutation analysis of the reference's student regions "
@@ -147,12 +156,18 @@ class Report:
             f" = {100 * self.score:.1f}%",
             f"  time: {self.seconds:.0f} s",
         ]
+        if verbose:
+            lines += ["", "Every mutant and its grade:"]
+            lines += [_indent(f"{o.mutant.describe()}\n    {o.summary}") for o in self.outcomes]
         if self.survivors:
             lines += ["", "Surviving mutants (full marks, not listed as equivalent):"]
             lines += [_indent(o.mutant.describe()) for o in self.survivors]
         if self.equivalent_killed:
             lines += ["", "Listed as equivalent, yet they lost points (the grader marked down correct code):"]
             lines += [_indent(f"{o.mutant.describe()}\n    {o.summary}") for o in self.equivalent_killed]
+        if self.stale_equivalents:
+            lines += ["", f"Listed in {EQUIVALENTS_FILE.name} but no such mutant exists (remove or update them):"]
+            lines += [f"  {e.file} [{e.region}] {e.operator}: {e.line}" for e in self.stale_equivalents]
         if not self.survivors and not self.equivalent_killed:
             lines += ["", "Every mutant that is not equivalent loses points."]
         return "\n".join(lines)
@@ -424,7 +439,8 @@ def grade_session(workspace: Workspace, sample: set[tuple] | None = None, progre
     if progress:
         progress(f"grading {count} mutants, one at a time")
     outcomes = execute(workspace)
-    return Report(outcomes, load_equivalents(), time.perf_counter() - started, workspace.base_seed)
+    return Report(outcomes, load_equivalents(), time.perf_counter() - started, workspace.base_seed,
+                  complete=sample is None)
 
 
 def survivors_text(report: Report) -> str:
@@ -459,10 +475,10 @@ def run(args: argparse.Namespace) -> int:
         report = analyse(base_seed=args.seed, keep=keep, progress=lambda text: print(text, file=sys.stderr, flush=True))
     except AnalysisError as error:
         raise UsageError(str(error)) from None
-    print(report.text())
+    print(report.text(verbose=args.verbose))
     if args.survivors:
         Path(args.survivors).write_text(survivors_text(report), encoding="utf-8")
-    return 1 if report.survivors or report.equivalent_killed else 0
+    return 1 if report.survivors or report.equivalent_killed or report.stale_equivalents else 0
 
 
 def register(subparsers) -> None:
@@ -473,7 +489,8 @@ def register(subparsers) -> None:
             "Grade every mutant that Cosmic Ray makes of the student regions of solution/ and print the "
             "mutation score, killed / (mutants - equivalent), with the surviving mutants that "
             "autograder/mutation/equivalent.toml does not list. Exit status 0 when every other mutant "
-            "lost points, 1 when one survived or an equivalent one lost points."
+            "lost points, 1 when one survived, an equivalent one lost points or the list names a mutant "
+            "that does not exist."
         ),
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_BASE_SEED,
@@ -481,4 +498,6 @@ def register(subparsers) -> None:
     parser.add_argument("--survivors", metavar="FILE", help="also write the surviving mutants to FILE")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (new or empty) and keep Cosmic Ray's session there")
     parser.add_argument("--list", action="store_true", help="list the mutants without grading them")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also print every mutant with its grade and the checks that lost points")
     parser.set_defaults(run=run)
