@@ -23,6 +23,8 @@ COMMANDS = {
     "check": "autograder.student",
     "collect": "autograder.collect",
     "nbgrader-course": "autograder.nbgrader_course",
+    "nbgrader-autograde": "autograder.nbgrader_fast",
+    "nbgrader-audit": "autograder.nbgrader_audit",
     "gradescope": "autograder.gradescope",
     "mutation": "autograder.mutation",
 }

@@ -1,41 +1,56 @@
 """nbgrader 0.9 bridge: the notebook's autograded cells take their scores from the sandboxed grader.
 
 A notebook test cell runs in the student's own kernel, where an earlier cell may have redefined
-anything (``np.allclose``, ``dropout_forward``, ``AssertionError``). So at ``nbgrader autograde`` the
-course's ``nbgrader_config.py`` adds ``SandboxedGrades`` to ``Autograde.autograde_preprocessors``,
-after nbgrader's ``Execute`` and before its ``SaveAutoGrades``. For each submission it:
+anything (``np.allclose``, ``dropout_forward``, ``AssertionError``). So the course's
+``nbgrader_config.py`` (written by ``nbgrader-course``) plugs three things of this module into
+nbgrader's ``Autograde``:
 
-1. grades the student's folder in nbgrader's ``submitted/`` with the kit's grader
-   (``autograder.grade.grade_submission``: only the graded ``.py`` files are taken, in a sandboxed
-   child process, with the course's rubric);
-2. replaces the outputs of each of the kit's test cells (``TEST_CELLS``) with a report of the rubric
-   checks that belong to that cell and an ``execute_result`` holding their summed score. nbgrader reads
-   a number in a grade cell's ``execute_result`` as partial credit, so ``SaveAutoGrades`` stores exactly
-   the sandboxed score, and the notebook's autograded total equals the kit's score.
+- ``CheckedExporter`` (``Autograde.exporter_class``) is built when autograde starts, before nbgrader
+  removes anything. It refuses to go on when the rubric and the gradebook disagree on a test cell's
+  points, or when the sandbox (bubblewrap) cannot be used and the course has not opted out with
+  ``c.SandboxedGrades.allow_unsandboxed = True``. It also mutes the warnings every student would
+  repeat (see ``quiet_expected_noise``).
+- ``KernelRun`` replaces nbgrader's ``Execute``: the same notebook run, except that a kernel that dies
+  (``os._exit``, ``exit()``, a segfault, running out of memory) ends the run of that notebook only.
+  What ran is kept, the death is noted, and grading goes on.
+- ``SandboxedGrades`` runs after it and before nbgrader's ``SaveAutoGrades``. It grades the student's
+  folder in ``submitted/`` with the kit's grader (only the graded ``.py`` files, in a sandboxed child,
+  with the course's rubric), or takes the grade that ``python -m autograder nbgrader-autograde``
+  computed for the whole class beforehand. It replaces each test cell's outputs with a report of the
+  cell's rubric checks and an ``execute_result`` holding their summed score, which nbgrader reads as
+  partial credit, so the gradebook holds exactly the sandboxed score. Cells tagged ``autograde-skip``
+  get back the outputs the student submitted, labelled as such.
 
-Whatever the cell did in the kernel is not counted; whether its own asserts passed is kept in the
-cell's metadata (``dropout_lab.kernel_passed``) and a warning is logged when they passed but the
-sandboxed grade did not give full marks, which is how a notebook that redefines functions shows up.
+The grade never depends on the kernel: a notebook that crashes, hangs or cheats changes only what
+the manual grader reads. Every student graded in a run is noted, and at the end of the run a
+one-screen summary (``autograder.nbgrader_summary``) lists the scores and every student whose
+grade could not be computed or deserves a look, with why.
 
-Cells tagged ``autograde-skip`` (the training experiment and its plot) are not run at autograde: the
-course config sets ``Execute.skip_cells_with_tag`` to that tag, and this preprocessor puts a one-line
-note in their (empty) outputs so a manual grader knows why.
-
-This module is imported by every nbgrader command that reads the course's config, so it imports the
-grader itself only when a submission is graded.
+This module is imported by every nbgrader command that reads the course's config (the formgrader
+too), so it imports the grader only when a submission is graded.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import math
+import os
+import sys
+import textwrap
+import warnings
 from pathlib import Path
 
+from nbconvert.exporters import NotebookExporter
 from nbformat.v4 import new_output
 from nbgrader import utils as nbgrader_utils
-from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer, Unicode
+from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
+from traitlets import Bool, Integer, List, Unicode
 
 from autograder.limits import DEFAULT_BASE_SEED
+
+ASSIGNMENT_ID = "dropout"
+NOTEBOOK_ID = "Dropout"
 
 # The notebook's autograded test cells, by nbgrader grade_id, and the prefix of the rubric checks
 # (autograder/checks) whose points each one carries. Every rubric check belongs to exactly one cell.
@@ -47,6 +62,10 @@ TEST_CELLS = {
 
 # Tag of the notebook cells that autograde does not run (they take long and grade nothing).
 LONG_CELL_TAG = "autograde-skip"
+REPORT_WIDTH = 88
+SUBMITTED_LABEL = ("[Submitted output, not re-run at autograde (tagged {tag}): this is what the student's "
+                   "own run of the cell printed.]\n")
+NOT_SUBMITTED_LABEL = "[Not run at autograde (tagged {tag}), and the submitted notebook has no output here.]\n"
 
 
 class BridgeError(RuntimeError):
@@ -84,45 +103,298 @@ def cell_points(rubric) -> dict[str, float | int]:
             for grade_id, checks in cell_checks(rubric).items()}
 
 
-def _find_coursedir(preprocessor):
-    """nbgrader's CourseDirectory of the converter that runs this preprocessor."""
-    node = preprocessor
+# -- the course as a whole: checked before anything is graded or removed ---------------------------
+def kit_command(*words: str) -> str:
+    """A kit command line that works from any folder: the kit's own interpreter, absolute."""
+    return " ".join([sys.executable, "-m", "autograder", *words])
+
+
+def nbgrader_command(*words: str) -> str:
+    return " ".join([str(Path(sys.executable).parent / "nbgrader"), *words])
+
+
+def rebuild_steps(course_root: Path, rubric_path: Path) -> str:
+    """The full list of commands that makes a course agree with a rubric again."""
+    course_root, rubric_path = Path(course_root).resolve(), Path(rubric_path).resolve()
+    return (
+        f"  {kit_command('nbgrader-course', str(course_root), '--force', '--rubric', str(rubric_path))}\n"
+        f"  cd {course_root}\n"
+        f"  {nbgrader_command('generate_assignment', ASSIGNMENT_ID, '--force')}\n"
+        f"  {nbgrader_command('release_assignment', ASSIGNMENT_ID, '--force')}   "
+        f"(only if students should fetch the new notebook)\n"
+        f"and autograde again."
+    )
+
+
+def gradebook_points(db_url: str, course_id: str) -> dict[str, float]:
+    """The points nbgrader's gradebook gives each of the kit's test cells (from generate_assignment)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url, course_id) as gradebook:
+        try:
+            notebook = gradebook.find_notebook(NOTEBOOK_ID, ASSIGNMENT_ID)
+        except MissingEntry:
+            return {}
+        return {cell.name: float(cell.max_score) for cell in notebook.grade_cells if cell.name in TEST_CELLS}
+
+
+def check_course(course_root: Path, db_url: str, course_id: str, rubric_path: Path):
+    """The course's rubric, once it is usable and agrees with the gradebook; BridgeError otherwise."""
+    from autograder.rubric import RubricError, load_rubric
+
+    rubric_path = Path(rubric_path).resolve()
+    try:
+        rubric = load_rubric(rubric_path)
+        wanted = cell_points(rubric)
+    except (RubricError, BridgeError) as error:
+        raise BridgeError(f"the rubric cannot be used, nothing was graded or removed: {error}") from None
+    stored = gradebook_points(db_url, course_id)
+    if not stored:
+        return rubric  # nbgrader itself says that generate_assignment has not been run
+    wrong = [f"cell {grade_id!r}: {_number(points)} points in the rubric, "
+             f"{_number(stored[grade_id]) if grade_id in stored else 'no cell'} in the gradebook"
+             for grade_id, points in wanted.items()
+             if grade_id not in stored or not math.isclose(points, stored[grade_id], abs_tol=1e-6)]
+    if wrong:
+        raise BridgeError(
+            f"the rubric {rubric_path} and nbgrader's gradebook {db_url} disagree, so nothing was graded "
+            f"or removed:\n  " + "\n  ".join(wrong) + "\nMake them agree with:\n" + rebuild_steps(course_root, rubric_path)
+        )
+    return rubric
+
+
+def sandbox_refusal(allow_unsandboxed: bool) -> str | None:
+    """Why grading must not start here (no working bubblewrap and no opt-out), or None."""
+    from autograder.sandbox import bwrap_status
+
+    bwrap, why = bwrap_status()
+    if bwrap is not None:
+        return None
+    if allow_unsandboxed:
+        logging.getLogger("DropoutLab").warning(
+            "Dropout Lab: grading WITHOUT the bubblewrap sandbox (%s), as the course allows "
+            "(c.SandboxedGrades.allow_unsandboxed = True): student code can read the machine's files "
+            "and use the network.", why)
+        return None
+    return (f"the bubblewrap sandbox cannot be used here ({why}), so student code would run with your "
+            f"rights; nothing was graded. Install bubblewrap (Debian: apt-get install bubblewrap), or opt out "
+            f"knowingly with `c.SandboxedGrades.allow_unsandboxed = True` in the course's nbgrader_config.py.")
+
+
+class _ExpectedNoise(logging.Filter):
+    """Drops the log lines that every student's autograde repeats and that mean nothing wrong."""
+
+    def __init__(self):
+        super().__init__()
+        self.explained = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("Attribute 'checksum' for cell ") and any(f" {cell} " in message for cell in TEST_CELLS):
+            # generate_assignment stores the checksum of a test cell with its hidden tests, and the
+            # released cell has them removed: the two never match. OverwriteCells puts the cell back.
+            if self.explained:
+                return False
+            self.explained = True
+            record.msg, record.args = ("Dropout Lab: the test cells' checksums differ from the gradebook's in "
+                                       "every submission, because their hidden tests were removed at release; "
+                                       "expected, and the cells are restored from the gradebook (not repeated)."), ()
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def quiet_expected_noise(log: logging.Logger) -> None:
+    """Mute what nbgrader repeats for every student and that is expected with this course."""
+    # nbgrader's gradebook code adds rows in a way SQLAlchemy 2 warns about; the rows are written.
+    try:
+        from sqlalchemy.exc import SAWarning
+
+        warnings.filterwarnings("ignore", category=SAWarning, message=r"Object of type <Submitted")
+    except ImportError:
+        pass
+    if not any(isinstance(f, _ExpectedNoise) for f in log.filters):
+        log.addFilter(_ExpectedNoise())
+
+
+def _find_coursedir(configurable):
+    """nbgrader's CourseDirectory of the converter that runs this preprocessor or exporter."""
+    node = configurable
     while node is not None:
         coursedir = getattr(node, "coursedir", None)
         if coursedir is not None:
             return coursedir
         node = getattr(node, "parent", None)
     from nbgrader.coursedir import CourseDirectory  # run outside a converter: read the config
-    return CourseDirectory(config=preprocessor.config)
+    return CourseDirectory(config=configurable.config)
 
 
-def _kernel_outcome(cell) -> tuple[bool, str]:
-    """Whether the cell's own code passed in the student's kernel, and a short line saying so.
+def _rubric_path(configurable, coursedir) -> Path:
+    from autograder.rubric import DEFAULT_RUBRIC
 
-    Only the exception's name is shown: its message may quote hidden test inputs.
-    """
+    setting = configurable.config.get("SandboxedGrades", {}).get("rubric", "") if configurable.config else ""
+    if not setting:
+        return DEFAULT_RUBRIC
+    path = Path(setting)
+    return path if path.is_absolute() else Path(coursedir.root) / path
+
+
+class CheckedExporter(NotebookExporter):
+    """nbgrader's notebook exporter, built when autograde starts: checks the course first.
+
+    nbgrader builds its exporter once, before it removes any earlier autograded notebook (with
+    ``--force``) or grades anyone, so a refusal here leaves the course as it was."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from nbgrader.converters.base import NbGraderException
+
+        coursedir = _find_coursedir(self)
+        quiet_expected_noise(self.log)
+        allow = bool(self.config.get("SandboxedGrades", {}).get("allow_unsandboxed", False)) if self.config else False
+        try:
+            refusal = sandbox_refusal(allow)
+            if refusal:
+                raise BridgeError(refusal)
+            check_course(Path(coursedir.root), coursedir.db_url, coursedir.course_id, _rubric_path(self, coursedir))
+        except BridgeError as error:
+            self.log.error("Dropout Lab: %s", error)
+            raise NbGraderException(str(error)) from None
+
+
+class FeedbackHiddenTests(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests for the feedback: removes hidden tests from the test cells shown.
+
+    nbgrader's feedback configuration sets ``display_data_priority`` for every preprocessor it runs,
+    and ClearHiddenTests does not declare it, so traitlets warned once per student; declared here."""
+
+    display_data_priority = List(["text/html", "application/pdf", "text/latex", "image/svg+xml", "image/png",
+                                  "image/jpeg", "text/plain"]).tag(config=True)
+
+
+# -- the notebook's run in a kernel ---------------------------------------------------------------
+class KernelRun(Execute):
+    """nbgrader's Execute, except that a kernel that dies or stops answering ends this notebook's run
+    only: the cells that ran keep their outputs, the notebook's metadata says what happened, and the
+    next preprocessors (the sandboxed grade) still run."""
+
+    def preprocess(self, nb, resources):
+        try:
+            return super().preprocess(nb, resources)
+        except Exception as error:  # DeadKernelError, a kernel that never started, ...
+            where = next((index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"
+                          and cell.get("execution_count") is None and LONG_CELL_TAG not in cell.metadata.get("tags", [])),
+                         None)
+            reason = f"{type(error).__name__}" + (f" at cell {where}" if where is not None else "")
+            nb.metadata.setdefault("dropout_lab", {})["kernel_stopped"] = reason
+            student = resources.get("nbgrader", {}).get("student", "?")
+            self.log.warning("Dropout Lab: %s: the notebook's kernel stopped (%s); the cells before it keep their "
+                             "outputs, and the grade of the .py files does not depend on it.", student, reason)
+            return nb, resources
+
+
+# -- the sandboxed grade -------------------------------------------------------------------------
+# Results of a whole class, computed before nbgrader's run by ``nbgrader-autograde``: an object with
+# ``result(student) -> GradeResult`` (raising GraderError when the grader failed on that student).
+PRECOMPUTED = None
+# What this process graded: student -> dict(score, max_score, notes), for the end-of-run summary.
+RUN_NOTES: dict[str, dict] = {}
+_SUMMARY = {"course": None, "registered": False, "printed": False}
+
+
+def _kernel_outcome(cell, source: str) -> tuple[bool, str]:
+    """Whether the cell's own code passed (in the autograde kernel or the submitted notebook), and a
+    short line saying so. Only the exception's name is shown: its message may quote hidden inputs."""
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
-            return False, f"raised {output.get('ename', 'an error')}"
+            return False, f"raised {output.get('ename', 'an error')} {source}"
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
-            return False, "wrote to stderr"
+            return False, f"wrote to stderr {source}"
     if cell.get("execution_count") is None and not cell.get("outputs"):
-        return False, "did not run"
-    return True, "passed"
+        return False, f"did not run {source}"
+    return True, f"passed {source}"
 
 
-def _cell_report(tests, score, max_score, kernel_line) -> str:
-    lines = [
-        f"Score for this cell: {_number(score)} of {_number(max_score)} points, from the course's grader run "
-        f"on your nnlab files in a sandbox (not from this cell's code).",
-        f"This cell's own asserts, run in your notebook: {kernel_line}.",
-    ]
-    for test in tests:
+def _wrapped(text: str, indent: str) -> list[str]:
+    lines = []
+    for line in text.splitlines() or [""]:
+        lines += textwrap.wrap(line, REPORT_WIDTH - len(indent), break_long_words=True,
+                               break_on_hyphens=False, subsequent_indent="  ") or [""]
+    return [indent + line for line in lines]
+
+
+def cell_report(tests, score, max_score, kernel_line: str) -> str:
+    """The text a test cell shows after autograde: wrapped to REPORT_WIDTH columns, the public checks
+    one per line, the hidden ones counted without their names (as ``check`` leaves them out), and
+    each reason for lost points once, with the checks it explains."""
+    visible = [test for test in tests if test.visibility == "visible"]
+    hidden = [test for test in tests if test.visibility != "visible"]
+    lines = _wrapped(f"Score for this cell: {_number(score)} of {_number(max_score)} points, from the course's "
+                     f"grader run on your nnlab files in a sandbox (not from this cell's code).", "")
+    lines += _wrapped(f"This cell's own asserts: {kernel_line}.", "")
+    for test in visible:
         mark = "passed" if test.status == "passed" else "FAILED"
         lines.append(f"  {mark}  {test.name} ({_number(test.score)}/{_number(test.max_score)})")
-        if test.status != "passed":
-            lines += [f"          {line}" for line in test.output.splitlines()]
+    if hidden:
+        passed = sum(test.status == "passed" for test in hidden)
+        lines += _wrapped(f"hidden checks: {passed} of {len(hidden)} passed, "
+                          f"{_number(sum(t.score for t in hidden))}/{_number(sum(t.max_score for t in hidden))} "
+                          f"points", "  ")
+    failed = [test for test in tests if test.status != "passed"]
+    if failed:
+        lines += ["", "What to look at:"]
+        groups: dict[str, list[str]] = {}
+        for test in failed:
+            groups.setdefault(test.output, []).append(test.name if test.visibility == "visible" else "a hidden check")
+        for output, names in groups.items():
+            counted = sorted(set(names), key=names.index)
+            label = ", ".join(f"{name} (x{names.count(name)})" if names.count(name) > 1 else name for name in counted)
+            lines += _wrapped(f"- {label}:", "  ")
+            lines += _wrapped(output, "      ")
     return "\n".join(lines) + "\n"
+
+
+def _submitted_notebook(coursedir, student: str):
+    import nbformat
+
+    path = Path(coursedir.format_path(coursedir.submitted_directory, student, ASSIGNMENT_ID)) / f"{NOTEBOOK_ID}.ipynb"
+    try:
+        return nbformat.read(path, as_version=4)
+    except (OSError, ValueError):
+        return None
+
+
+def _matching_cells(nb, submitted) -> dict[int, object]:
+    """Index in ``nb`` -> the submitted cell it came from: by cell id, else by identical source."""
+    by_id = {cell.get("id"): cell for cell in submitted.cells if cell.get("id")}
+    by_source: dict[str, object] = {}
+    for cell in submitted.cells:
+        by_source.setdefault(cell.source, cell)
+    found = {}
+    for index, cell in enumerate(nb.cells):
+        match = by_id.get(cell.get("id"))
+        if match is None or match.cell_type != cell.cell_type:
+            match = by_source.get(cell.source)
+        if match is not None and match.cell_type == cell.cell_type == "code":
+            found[index] = match
+    return found
+
+
+def _note(student: str, text: str) -> None:
+    RUN_NOTES.setdefault(student, {"notes": []})["notes"].append(text)
+
+
+def _print_summary() -> None:
+    if _SUMMARY["printed"] or not _SUMMARY["course"]:
+        return
+    _SUMMARY["printed"] = True
+    from autograder.nbgrader_summary import summary_text
+
+    try:
+        text = summary_text(_SUMMARY["course"], _SUMMARY["db_url"], _SUMMARY["course_id"], RUN_NOTES)
+    except Exception as error:  # the summary must never hide the run's own result
+        text = f"Dropout Lab: no summary ({type(error).__name__}: {error})"
+    sys.stderr.write("\n" + text + "\n")
+    sys.stderr.flush()
 
 
 class SandboxedGrades(NbGraderPreprocessor):
@@ -135,76 +407,124 @@ class SandboxedGrades(NbGraderPreprocessor):
         config=True
     )
     long_cell_tag = Unicode(LONG_CELL_TAG, help="Tag of the cells that autograde does not run.").tag(config=True)
+    allow_unsandboxed = Bool(
+        False, help="Grade even where the bubblewrap sandbox cannot be used (student code then runs with "
+                    "the grader's rights). Off by default: autograde refuses instead.").tag(config=True)
+    keep_submitted_outputs = Unicode(
+        "skipped", help="Which cells get back the outputs the student submitted: 'skipped' (the cells tagged "
+                        "long_cell_tag, which autograde does not run) or 'all' (no cell was run).").tag(config=True)
+    summary = Bool(True, help="Print a one-screen summary of the run when it ends.").tag(config=True)
 
-    def _rubric_path(self, coursedir) -> Path:
-        from autograder.rubric import DEFAULT_RUBRIC
-
-        if not self.rubric:
-            return DEFAULT_RUBRIC
-        path = Path(self.rubric)
-        return path if path.is_absolute() else Path(coursedir.root) / path
-
-    def preprocess(self, nb, resources):
+    def _grade(self, student: str, folder: Path, coursedir):
         from autograder.grade import grade_submission
         from autograder.plugin import GraderError
-        from autograder.rubric import RubricError, load_rubric
 
-        info = resources["nbgrader"]
-        student, assignment = info["student"], info["assignment"]
-        coursedir = _find_coursedir(self)
-        folder = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
+        if PRECOMPUTED is not None:
+            return PRECOMPUTED.result(student)
+        refusal = sandbox_refusal(self.allow_unsandboxed)
+        if refusal:
+            raise BridgeError(refusal)
+        rubric = check_course(Path(coursedir.root), coursedir.db_url, coursedir.course_id,
+                              _rubric_path(self, coursedir))
         try:
-            rubric = load_rubric(self._rubric_path(coursedir))
-        except RubricError as error:
-            raise BridgeError(f"the rubric cannot be used: {error}") from None
-        checks = cell_checks(rubric)
-        try:
-            result = grade_submission(folder, rubric, base_seed=self.base_seed)
+            return grade_submission(folder, rubric, base_seed=self.base_seed)
         except GraderError as error:
             raise BridgeError(f"the kit's grader could not grade {folder}: {error}") from None
+
+    def _restore_outputs(self, nb, submitted, student: str) -> None:
+        """Put back the student's own outputs of the cells that autograde did not run."""
+        everything = self.keep_submitted_outputs == "all"
+        matches = _matching_cells(nb, submitted) if submitted is not None else {}
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            skipped = self.long_cell_tag in cell.metadata.get("tags", [])
+            if not (skipped or everything):
+                continue
+            match = matches.get(index)
+            if match is not None and (everything or not cell.get("outputs")):
+                cell.outputs = list(match.get("outputs", []))
+                cell.execution_count = match.get("execution_count")
+            if skipped:
+                label = SUBMITTED_LABEL if cell.outputs else NOT_SUBMITTED_LABEL
+                cell.outputs = [new_output("stream", name="stdout", text=label.format(tag=self.long_cell_tag)),
+                                *cell.outputs]
+
+    def preprocess(self, nb, resources):
+        from autograder.plugin import GraderError
+
+        info = resources["nbgrader"]
+        student = info["student"]
+        coursedir = _find_coursedir(self)
+        if self.summary and not _SUMMARY["registered"]:
+            _SUMMARY.update(course=Path(coursedir.root), db_url=coursedir.db_url, course_id=coursedir.course_id,
+                            registered=True)
+            atexit.register(_print_summary)
+        folder = Path(coursedir.format_path(coursedir.submitted_directory, student, ASSIGNMENT_ID))
+        RUN_NOTES.setdefault(student, {"notes": []})
+        try:
+            result = self._grade(student, folder, coursedir)
+        except (BridgeError, GraderError) as error:
+            _note(student, f"not graded: {error}")
+            raise
+        from autograder.rubric import load_rubric
+
+        rubric = load_rubric(_rubric_path(self, coursedir))
+        checks = cell_checks(rubric)
         by_name = {test.name: test for test in result.tests}
+        placeholder = nb.metadata.get("dropout_lab", {}).get("placeholder")
+        submitted = None if placeholder else _submitted_notebook(coursedir, student)
+        self._restore_outputs(nb, submitted, student)
+        kernel_stopped = nb.metadata.get("dropout_lab", {}).get("kernel_stopped")
+        source = "in the submitted notebook" if self.keep_submitted_outputs == "all" else "in the autograde kernel"
 
         seen = set()
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if cell.cell_type == "code" and self.long_cell_tag in cell.metadata.get("tags", []) and not cell.outputs:
-                cell.outputs = [new_output("stream", name="stdout", text=(
-                    f"Not run at autograde (tagged {self.long_cell_tag}): it takes long and is not graded.\n"))]
             if grade_id not in checks or not nbgrader_utils.is_grade(cell) or cell.cell_type != "code":
                 continue
             seen.add(grade_id)
             tests = [by_name[name] for name in checks[grade_id]]
             score = sum(test.score for test in tests)
             max_score = sum(test.max_score for test in tests)
-            cell_max = float(cell.metadata["nbgrader"]["points"])
-            if not math.isclose(max_score, cell_max, abs_tol=1e-6):
-                raise BridgeError(
-                    f"the rubric {rubric.path} gives the checks of cell {grade_id!r} {_number(max_score)} points, "
-                    f"but the cell is worth {_number(cell_max)} in nbgrader's gradebook; make them agree "
-                    f"(rebuild the course with `python -m autograder nbgrader-course COURSE_DIR --force --rubric "
-                    f"{rubric.path}`, then `nbgrader generate_assignment dropout --force`)"
-                )
-            kernel_passed, kernel_line = _kernel_outcome(cell)
+            if placeholder:
+                kernel_passed, kernel_line = False, "no notebook was submitted"
+            else:
+                kernel_passed, kernel_line = _kernel_outcome(cell, source)
             cell.outputs = [
-                new_output("stream", name="stdout", text=_cell_report(tests, score, max_score, kernel_line)),
+                new_output("stream", name="stdout", text=cell_report(tests, score, max_score, kernel_line)),
                 new_output("execute_result", data={"text/plain": repr(float(_number(score)))},
                            execution_count=cell.get("execution_count")),
             ]
+            failed = [test.name for test in tests if test.status != "passed"]
             cell.metadata["dropout_lab"] = {
                 "sandboxed_score": _number(score), "max_score": _number(max_score),
                 "kernel_passed": kernel_passed, "checks": {t.name: _number(t.score) for t in tests},
             }
             if kernel_passed and score < max_score:
-                self.log.warning(
-                    "Dropout Lab: %s, cell %s: the notebook's asserts passed in the student's kernel, but the "
-                    "sandboxed grade of the .py files is %s of %s; the notebook may redefine functions, or the "
-                    "work is in the notebook instead of nnlab/.", student, grade_id, _number(score), _number(max_score))
-        missing = sorted(set(checks) - seen)
-        if missing:
-            self.log.warning("Dropout Lab: %s: the notebook has no test cell %s, so those points are lost; set "
-                             "OverwriteCells.add_missing_cells = True to put deleted cells back.",
-                             student, ", ".join(missing))
+                message = (f"cell {grade_id}: its own asserts passed {source}, but the sandboxed grade of the .py "
+                           f"files is {_number(score)} of {_number(max_score)} (failed: {', '.join(failed)}); compare "
+                           f"the two, the notebook and the files may not hold the same code")
+                self.log.warning("Dropout Lab: %s, %s.", student, message)
+                _note(student, message)
+        missing_cells = sorted(set(checks) - seen)
+        if missing_cells:
+            message = (f"the notebook has no test cell {', '.join(missing_cells)}, so those points are lost; set "
+                       f"OverwriteCells.add_missing_cells = True to put deleted cells back")
+            self.log.warning("Dropout Lab: %s: %s.", student, message)
+            _note(student, message)
+        if placeholder:
+            _note(student, "no Dropout.ipynb was submitted: the .py files are graded, the inline questions get 0")
+        if kernel_stopped:
+            _note(student, f"the notebook's kernel stopped ({kernel_stopped}); the .py grade does not depend on it")
+        missing_files = result.extra_data.get("missing_files") or []
+        if missing_files:
+            _note(student, f"not in the submission, graded as the empty stubs: {', '.join(missing_files)}")
+        if result.extra_data.get("error"):
+            _note(student, f"the grader refused the submission: {result.extra_data['error']}")
+        RUN_NOTES[student].update(score=result.score, max_score=result.max_score)
+        nb.metadata.setdefault("dropout_lab", {}).update(sandboxed_score=result.score, max_score=result.max_score)
         self.log.info("Dropout Lab: %s scored %s of %s on the sandboxed grader (%s)",
-                      student, result.score, result.max_score, folder)
+                      student, _number(result.score), _number(result.max_score), folder)
         resources["dropout_lab"] = {"score": result.score, "max_score": result.max_score}
         return nb, resources

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import stat
+import sys
 from pathlib import Path
 
 from autograder.cli import UsageError
@@ -51,25 +51,21 @@ CONFIG_TEMPLATE = '''\
 """nbgrader configuration of the Dropout Lab course {course_id!r}.
 
 Written by `python -m autograder nbgrader-course`. Run the instructor's nbgrader commands from this
-folder, with the nbgrader of the kit's environment (.venv/bin/nbgrader): autograde imports the kit's
-package `autograder`.
+folder with the kit's nbgrader ({nbgrader}); it works without activating the kit's environment.
+For a whole class, `{kit_python} -m autograder nbgrader-autograde {course_root}` is much faster
+than `nbgrader autograde` and fills the same gradebook.
 """
 
 import os
 import sys
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it reads this file)
-try:
-    from nbgrader.converters import Autograde, GenerateFeedback
-    from nbgrader.preprocessors import ClearHiddenTests, SaveAutoGrades
-
-    from autograder.nbgrader_bridge import SandboxedGrades
-except Exception as error:
-    # nbgrader only logs a config file that fails and goes on without it, which would autograde with
-    # the student's kernel alone. Stop instead.
-    sys.exit(f"nbgrader_config.py: cannot import the Dropout Lab kit ({{error!r}}); run nbgrader from the "
-             f"kit's environment (.venv/bin/nbgrader, or with .venv/bin first on PATH).")
 COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+# nbgrader runs `alembic` by name when it creates the gradebook: find it next to this Python.
+_bin = os.path.dirname(sys.executable)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", os.defpath)
 
 c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.root = COURSE_ROOT
@@ -81,28 +77,58 @@ c.Autograde.exclude_overwriting = {{{assignment_id!r}: {graded_files!r}}}
 # A test cell that a student deleted is put back, so the sandboxed grade always has a cell to land in.
 c.OverwriteCells.add_missing_cells = True
 
-# The student's notebook runs in a kernel at autograde; each cell gets this many seconds. Cells tagged
-# {long_tag!r} (the training experiment and its plot) are not run: they take long and grade nothing.
+# The student's notebook runs in a kernel at `nbgrader autograde`; each cell gets this many seconds.
+# Cells tagged {long_tag!r} (the training experiment and its plot) are not run: they take long and
+# grade nothing; autograde shows the outputs the student submitted instead.
 c.Execute.timeout = {timeout}
 c.Execute.skip_cells_with_tag = {long_tag!r}
-
-# Secure scores: after the notebook has run and before nbgrader saves the grades, SandboxedGrades
-# grades the submission's .py files with the kit's sandboxed grader and sets each test cell's result
-# to its share of that grade. Nothing the student's kernel did is counted.
-_autograde = list(Autograde.autograde_preprocessors.default())
-_autograde.insert(_autograde.index(SaveAutoGrades), SandboxedGrades)
-c.Autograde.autograde_preprocessors = _autograde
-c.SandboxedGrades.rubric = os.path.join(COURSE_ROOT, "rubric.toml")
-c.SandboxedGrades.base_seed = {base_seed}
-
-# Feedback shows the test cells without their hidden tests.
-c.GenerateFeedback.preprocessors = list(GenerateFeedback.preprocessors.default()) + [ClearHiddenTests]
 
 # zip_collect: archives in downloaded/{assignment_id}/archive/ named STUDENTID.zip or
 # STUDENTID_anything.zip; the notebook and the nnlab/ files are collected, wherever they sit in the zip.
 c.ZipCollectApp.strict = True
 c.FileNameCollectorPlugin.valid_ext = [".ipynb", ".py"]
 c.FileNameCollectorPlugin.named_regexp = {zip_regexp!r}
+
+try:
+    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.preprocessors import Execute, SaveAutoGrades
+
+    from autograder.nbgrader_bridge import CheckedExporter, FeedbackHiddenTests, KernelRun, SandboxedGrades
+except Exception as error:
+    # Without the kit, autograde would score the student's kernel alone: refuse it, when autograde
+    # starts and before it removes anything. Every other command (collect, export, the formgrader)
+    # works as usual.
+    _reason = repr(error)
+    from nbconvert.exporters import NotebookExporter
+
+    class RefuseToAutograde(NotebookExporter):
+        def __init__(self, *args, **kwargs):
+            from nbgrader.converters.base import NbGraderException
+
+            message = (f"nbgrader_config.py: cannot import the Dropout Lab kit ({{_reason}}), so autograde would "
+                       f"score the students' own kernels; nothing was graded or removed. Run {nbgrader} "
+                       f"(the kit's nbgrader), or `{kit_python} -m autograder nbgrader-autograde {course_root}`.")
+            print(message, file=sys.stderr)
+            raise NbGraderException(message)
+
+    c.Autograde.exporter_class = RefuseToAutograde
+else:
+    # Checked when autograde starts, before nbgrader removes anything: the rubric agrees with the
+    # gradebook, and the sandbox works (or the course opted out below).
+    c.Autograde.exporter_class = CheckedExporter
+    # Secure scores: the notebook runs in a kernel (a kernel that dies ends that notebook's run only),
+    # then SandboxedGrades grades the submission's .py files with the kit's sandboxed grader and sets
+    # each test cell's result to its share of that grade. Nothing the student's kernel did is counted.
+    _autograde = [KernelRun if step is Execute else step for step in Autograde.autograde_preprocessors.default()]
+    _autograde.insert(_autograde.index(SaveAutoGrades), SandboxedGrades)
+    c.Autograde.autograde_preprocessors = _autograde
+    c.SandboxedGrades.rubric = os.path.join(COURSE_ROOT, "rubric.toml")
+    c.SandboxedGrades.base_seed = {base_seed}
+    # Grading without the bubblewrap sandbox is refused unless this is True (student code would run
+    # with your rights).
+    c.SandboxedGrades.allow_unsandboxed = {allow_unsandboxed}
+    # Feedback shows the test cells without their hidden tests.
+    c.GenerateFeedback.preprocessors = list(GenerateFeedback.preprocessors.default()) + [FeedbackHiddenTests]
 '''
 
 STUDENT_CONFIG_TEMPLATE = '''\
@@ -115,8 +141,39 @@ c.Exchange.root = {exchange!r}
 '''
 
 
+STUDENT_SUBMIT_HEADING = "## Before you submit"
+STUDENT_SUBMIT_CELL = """\
+## Before you submit
+
+* Save this notebook and your two files, `nnlab/layers.py` and `nnlab/classifiers/fc_net.py`: they are
+  what is graded.
+* Run the whole notebook from the top (Kernel, Restart & Run All) and check that every cell worked.
+  Your grader reads the outputs of the experiment cells as you hand them in.
+* Validate the notebook: the Validate button in the Assignments tab, or `nbgrader validate Dropout.ipynb`
+  in a terminal in this folder.
+* Submit with the Submit button in the Assignments tab, or `nbgrader submit dropout` in a terminal in the
+  folder that holds this `dropout` folder. It hands in the whole folder, the notebook and the `nnlab/`
+  files; submit again to replace an earlier submission.
+* The test cells' scores come from the course's grader, which runs your `nnlab/` files in a sandbox:
+  code written in the notebook itself is not graded.
+"""
+
+
+def student_submit_cell(notebook) -> None:
+    """Give the notebook's "Before you submit" cell the wording for nbgrader students (they validate
+    and `nbgrader submit`, instead of the kit's check and collect); added at the end if there is none."""
+    import nbformat
+
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith(STUDENT_SUBMIT_HEADING):
+            cell.source = STUDENT_SUBMIT_CELL
+            return
+    notebook.cells.append(nbformat.v4.new_markdown_cell(STUDENT_SUBMIT_CELL))
+
+
 def source_notebook(rubric, solution_dir: Path = SOLUTION_DIR):
-    """The model-answer notebook as nbgrader's source: outputs cleared, test cells' points from the rubric."""
+    """The model-answer notebook as nbgrader's source: outputs cleared, test cells' points from the
+    rubric, the "Before you submit" cell in nbgrader's terms."""
     import nbformat
 
     from autograder.nbgrader_bridge import TEST_CELLS, BridgeError, cell_points
@@ -136,6 +193,7 @@ def source_notebook(rubric, solution_dir: Path = SOLUTION_DIR):
     missing = sorted(set(TEST_CELLS) - found)
     if missing:
         raise BridgeError(f"{path}: no autograded test cell with grade_id {', '.join(missing)}")
+    student_submit_cell(notebook)
     return notebook
 
 
@@ -150,7 +208,8 @@ def _check_target(course_dir: Path, force: bool) -> None:
 
 
 def build_course(course_dir: Path, exchange: Path | None = None, course_id: str = DEFAULT_COURSE_ID,
-                 rubric_path: Path = DEFAULT_RUBRIC, force: bool = False, base_seed: int | None = None) -> Path:
+                 rubric_path: Path = DEFAULT_RUBRIC, force: bool = False, base_seed: int | None = None,
+                 allow_unsandboxed: bool | None = None) -> Path:
     """Write the course (see the module's docstring); returns the exchange folder."""
     import nbformat
 
@@ -173,17 +232,30 @@ def build_course(course_dir: Path, exchange: Path | None = None, course_id: str 
     except (RubricError, BridgeError, RegionError) as error:
         raise UsageError(str(error)) from None
 
-    source = course_dir / "source" / ASSIGNMENT_ID
-    write_tree(library, source)
-    nbformat.write(notebook, source / NOTEBOOK_NAME)
-    shutil.copyfile(rubric_path, course_dir / "rubric.toml")
-
+    # Everything is read and checked before anything is written, so a refusal leaves the course as it
+    # was. The rubric is read as text first: it may be the course's own rubric.toml (the fix that a
+    # rubric mismatch suggests), which is then rewritten with the same content.
+    rubric_text = Path(rubric_path).read_bytes()
+    config_path = course_dir / "nbgrader_config.py"
+    if allow_unsandboxed is None:  # keep an opt-out the instructor wrote in the course's config
+        previous = config_path.read_text(encoding="utf-8") if config_path.is_file() else ""
+        allow_unsandboxed = "c.SandboxedGrades.allow_unsandboxed = True" in previous
+    nbgrader = Path(sys.executable).parent / "nbgrader"
     settings = dict(
         course_id=course_id, exchange=str(exchange), assignment_id=ASSIGNMENT_ID,
         graded_files=list(GRADED_FILES), long_tag=LONG_CELL_TAG, timeout=CELL_TIMEOUT_SECONDS,
         base_seed=DEFAULT_BASE_SEED if base_seed is None else int(base_seed), zip_regexp=ZIP_NAMED_REGEXP,
+        nbgrader=str(nbgrader), kit_python=sys.executable, course_root=str(course_dir),
+        allow_unsandboxed=bool(allow_unsandboxed),
     )
-    (course_dir / "nbgrader_config.py").write_text(CONFIG_TEMPLATE.format(**settings), encoding="utf-8")
+    config_text = CONFIG_TEMPLATE.format(**settings)
+    compile(config_text, str(config_path), "exec")
+
+    source = course_dir / "source" / ASSIGNMENT_ID
+    write_tree(library, source)
+    nbformat.write(notebook, source / NOTEBOOK_NAME)
+    (course_dir / "rubric.toml").write_bytes(rubric_text)
+    config_path.write_text(config_text, encoding="utf-8")
     students = course_dir / "for_students"
     students.mkdir(exist_ok=True)
     (students / "nbgrader_config.py").write_text(STUDENT_CONFIG_TEMPLATE.format(**settings), encoding="utf-8")
@@ -196,20 +268,27 @@ def build_course(course_dir: Path, exchange: Path | None = None, course_id: str 
 
 
 def run(args: argparse.Namespace) -> int:
-    course_dir = Path(args.course_dir)
+    from autograder.nbgrader_bridge import kit_command, nbgrader_command
+
+    course_dir = Path(args.course_dir).resolve()
     exchange = build_course(course_dir, Path(args.exchange) if args.exchange else None, args.course_id,
-                            Path(args.rubric), args.force)
-    nbgrader = "nbgrader"
+                            Path(args.rubric), args.force, allow_unsandboxed=True if args.allow_unsandboxed else None)
+    again = " --force" if args.force else ""
     print(
         f"Wrote the nbgrader course {args.course_id!r} to {course_dir} (assignment {ASSIGNMENT_ID!r}, "
-        f"exchange {exchange}).\n"
-        f"Next, from {course_dir}, with the kit's nbgrader (.venv/bin/nbgrader):\n"
-        f"  {nbgrader} generate_assignment {ASSIGNMENT_ID}\n"
-        f"  {nbgrader} release_assignment {ASSIGNMENT_ID}\n"
+        f"exchange {exchange}, rubric {course_dir / 'rubric.toml'}).\n"
+        f"Next, from {course_dir} (no need to activate the kit's environment):\n"
+        f"  cd {course_dir}\n"
+        f"  {nbgrader_command('generate_assignment', ASSIGNMENT_ID + again)}\n"
+        f"  {nbgrader_command('release_assignment', ASSIGNMENT_ID + again)}\n"
         f"Students copy {course_dir / 'for_students' / 'nbgrader_config.py'} to ~/.jupyter/ and run "
         f"`nbgrader fetch_assignment {ASSIGNMENT_ID}`, then `nbgrader submit {ASSIGNMENT_ID}`.\n"
-        f"Then: {nbgrader} collect {ASSIGNMENT_ID}; {nbgrader} autograde {ASSIGNMENT_ID}; "
-        f"{nbgrader} generate_feedback {ASSIGNMENT_ID}; {nbgrader} export"
+        f"Then:\n"
+        f"  {nbgrader_command('collect', ASSIGNMENT_ID)}\n"
+        f"  {kit_command('nbgrader-autograde', str(course_dir))}   (or {nbgrader_command('autograde', ASSIGNMENT_ID)}, "
+        f"slower)\n"
+        f"  {nbgrader_command('generate_feedback', ASSIGNMENT_ID)}\n"
+        f"  {nbgrader_command('export')}"
     )
     return 0
 
@@ -224,6 +303,9 @@ def register(subparsers) -> None:
     parser.add_argument("--exchange", help="nbgrader's exchange folder (default: COURSE_DIR/exchange)")
     parser.add_argument("--course-id", default=DEFAULT_COURSE_ID, help="nbgrader's course id (default: %(default)s)")
     parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), help="rubric TOML file (default: %(default)s)")
+    parser.add_argument("--allow-unsandboxed", action="store_true",
+                        help="let autograde grade without the bubblewrap sandbox (student code then runs with your "
+                             "rights); sets c.SandboxedGrades.allow_unsandboxed = True in the course's config")
     parser.add_argument("--force", action="store_true",
                         help="rewrite the course's source, rubric and config in a COURSE_DIR that is not empty")
     parser.set_defaults(run=run)
