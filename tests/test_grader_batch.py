@@ -282,3 +282,27 @@ def test_the_progress_bar_counts_students_and_ends_full(tmp_path):
     assert result.returncode == 0, result.stderr
     last = result.stderr.replace("\r", "\n").strip().splitlines()[-1]  # the bar's final state
     assert "3/3 graded" in last and "|" in last
+
+
+def test_a_dask_worker_without_bubblewrap_refuses_unless_the_batch_opted_out():
+    """What a Dask worker runs (grade_shipped), in a fresh interpreter where bubblewrap is off."""
+    script = (
+        "import json, sys\n"
+        "from autograder.batch import grade_shipped\n"
+        "from autograder.paths import GRADED_FILES, SOLUTION_DIR\n"
+        "from autograder.rubric import DEFAULT_RUBRIC\n"
+        "from autograder.sandbox import SandboxRequired\n"
+        "files = {g: (SOLUTION_DIR / g).read_bytes() for g in GRADED_FILES}\n"
+        "rubric = DEFAULT_RUBRIC.read_text()\n"
+        "try:\n"
+        "    grade_shipped([('ann', files)], rubric, 231)\n"
+        "except SandboxRequired as refusal:\n"
+        "    print('REFUSED', str(refusal).splitlines()[0])\n"
+        "[(name, result)] = grade_shipped([('ann', files)], rubric, 231, True)\n"
+        "print('GRADED', result['score'], result['extra_data']['missing_protections'][0])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "DROPOUT_LAB_BWRAP": "0"})
+    assert result.returncode == 0, result.stderr
+    assert "REFUSED grade-batch's Dask worker on " in result.stdout
+    assert f"GRADED {MAX} bubblewrap" in result.stdout
