@@ -10,7 +10,12 @@ Collect refuses, naming what to fix, when:
 - a TODO region is still empty (only blank lines, comments or ``pass``);
 - the notebook was not run: a code cell has no execution count (it was never run, or outputs were
   cleared), or a cell ended in an error;
-- an inline question still holds the answer stub.
+- an inline question still holds a placeholder (release's or nbgrader's "YOUR ANSWER HERE").
+
+Problems are named as a student sees them: a TODO block by the words its file uses for it ("the
+first TODO block of dropout_forward"), a cell by the heading it sits under or the question it
+answers. Collect also ships in the student's release (``python -m dropout_lab_check collect``), so
+it imports nothing but the standard library, nbformat, nbconvert and the modules the release copies.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -27,8 +33,7 @@ import nbformat
 
 from autograder.paths import GRADED_FILES, NOTEBOOK_NAME
 from autograder.regions import REGION_NAMES, RegionError, find_regions
-from autograder.release import ANSWER_STUB
-from autograder.student import default_tree
+from autograder.stubs import is_unanswered
 
 DEFAULT_OUT = "dropout_submission.zip"
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
@@ -41,6 +46,34 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.what}"
+
+
+BLOCK_NAME = re.compile(r"""["'](the (?:\w+ )?TODO block of [\w.]+)["']""")
+
+
+def region_label(lines: list[str], region, number: int) -> str:
+    """How the file itself names a TODO block: the words of the guard that follows it (``the first
+    TODO block of dropout_forward``), else its place in the file."""
+    for line in lines[region.end + 1 : region.end + 8]:
+        found = BLOCK_NAME.search(line)
+        if found:
+            return found.group(1)
+        if START_LINE in line:
+            break
+    return f"the TODO block that starts on line {region.start + 1} (block {number} of the file)"
+
+
+START_LINE = "START OF YOUR CODE"
+
+
+def folder_problem(tree: Path) -> str | None:
+    """Why ``tree`` is not a student's folder (None when it is one)."""
+    if not tree.is_dir():
+        return f"{tree} is not a folder: give the folder that holds nnlab/ and {NOTEBOOK_NAME}"
+    if not (tree / "nnlab").is_dir():
+        return (f"{tree.resolve()} holds no nnlab/ folder, so there is nothing to collect. Run the command "
+                f"from your assignment folder (the one that holds nnlab/ and {NOTEBOOK_NAME}), or name it.")
+    return None
 
 
 def _is_code(line: str) -> bool:
@@ -62,17 +95,58 @@ def region_problems(tree: Path) -> list[Problem]:
         except RegionError as error:
             problems.append(Problem(str(path), f"{error}. Restore the marker lines as they were in the assignment."))
             continue
-        names = REGION_NAMES[graded]
-        if len(regions) != len(names):
-            problems.append(Problem(str(path), f"has {len(regions)} TODO regions where the assignment has "
-                                               f"{len(names)} ({', '.join(names)}); restore the marker lines"))
+        expected = len(REGION_NAMES[graded])
+        if len(regions) != expected:
+            problems.append(Problem(str(path), f"has {len(regions)} TODO blocks where the assignment has "
+                                               f"{expected}; restore the marker lines as they were"))
             continue
         lines = text.splitlines()
-        for name, region in zip(names, regions):
+        for number, region in enumerate(regions, start=1):
             if not any(_is_code(line) for line in lines[region.start + 1 : region.end]):
                 problems.append(Problem(f"{path}:{region.start + 1}",
-                                        f"the TODO region {name} is still empty; write your code between its marker lines"))
+                                        f"{region_label(lines, region, number)} is still empty; write your "
+                                        "code between its marker lines"))
     return problems
+
+
+NBGRADER_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+
+
+def _heading(cell) -> str | None:
+    """The first heading of a markdown cell (an answer cell's text never counts as one)."""
+    if cell.cell_type != "markdown" or cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        return None
+    for line in cell.source.splitlines():
+        found = re.match(r"\s*#{1,6}\s+(.*\S)", line)
+        if found and found.group(1).strip() not in NBGRADER_MARKERS:
+            return found.group(1).strip()
+    return None
+
+
+def _opening(cell, width: int = 60) -> str:
+    """The first line of a cell, shortened: what a student sees of it at a glance."""
+    line = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+    return line if len(line) <= width else line[: width - 3].rstrip() + "..."
+
+
+def cell_labels(notebook) -> list[str]:
+    """A name for every cell that a student can find in Jupyter: the heading it sits under."""
+    labels, heading, count = [], None, 0
+    for cell in notebook.cells:
+        if _heading(cell):
+            heading, count = _heading(cell), 0
+            labels.append(f'the heading "{heading}"')
+            continue
+        count += 1
+        kind = "code cell" if cell.cell_type == "code" else "text cell"
+        ordinal = ("first", "second", "third", "fourth", "fifth")[count - 1] if count <= 5 else f"no. {count}"
+        if cell.cell_type == "markdown" and heading and heading.lower().startswith(("inline question", "question")):
+            labels.append(f'the answer cell of "{heading}"')
+        elif heading:
+            labels.append(f'the {ordinal} {kind} under "{heading}" (it starts "{_opening(cell)}")')
+        else:
+            labels.append(f'the {ordinal} {kind} of the notebook (it starts "{_opening(cell)}")')
+    return labels
 
 
 def notebook_problems(notebook_path: Path) -> tuple[list[Problem], nbformat.NotebookNode | None]:
@@ -84,28 +158,39 @@ def notebook_problems(notebook_path: Path) -> tuple[list[Problem], nbformat.Note
     except Exception as error:  # nbformat raises several unrelated types for a damaged file
         return [Problem(str(notebook_path), f"cannot be read as a notebook ({error})")], None
     problems = []
-    code_cells = [(number, cell) for number, cell in enumerate(notebook.cells, start=1)
-                  if cell.cell_type == "code" and cell.source.strip()]
-    not_run = [number for number, cell in code_cells if cell.get("execution_count") is None]
+    labels = cell_labels(notebook)
+    code_cells = [(labels[index], cell) for index, cell in enumerate(notebook.cells)
+                  if cell.cell_type == "code" and cell.source.strip() and not _optional(cell)]
+    not_run = [label for label, cell in code_cells if cell.get("execution_count") is None]
     if code_cells and len(not_run) == len(code_cells):
         problems.append(Problem(str(notebook_path), "was not run (no code cell has an execution count). Run it "
                                                     "top to bottom (Kernel > Restart Kernel and Run All Cells), "
                                                     "save it, then collect again"))
     elif not_run:
-        problems.append(Problem(str(notebook_path), f"code cell(s) {', '.join(map(str, not_run))} were not run. Run "
-                                                    "the whole notebook top to bottom, save it, then collect again"))
-    for number, cell in code_cells:
+        problems.append(Problem(str(notebook_path), f"{'; '.join(not_run)}: not run. Run the whole notebook top "
+                                                    "to bottom, save it, then collect again"))
+    for label, cell in code_cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                problems.append(Problem(f"{notebook_path}, cell {number}",
+                problems.append(Problem(f"{notebook_path}, {label}",
                                         f"ends in {output.get('ename')}: {output.get('evalue')}. Fix it and run "
                                         "the notebook again"))
-    for number, cell in enumerate(notebook.cells, start=1):
-        if cell.cell_type == "markdown" and cell.source.strip() == ANSWER_STUB:
-            problems.append(Problem(f"{notebook_path}, cell {number}",
-                                    "an inline question is not answered yet (the cell still reads "
-                                    f"{ANSWER_STUB!r})"))
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "markdown" and _is_answer_cell(cell) and is_unanswered(cell.source):
+            problems.append(Problem(f"{notebook_path}, {labels[index]}",
+                                    "this inline question is not answered yet (the cell still holds its "
+                                    "placeholder)"))
     return problems, notebook
+
+
+def _optional(cell) -> bool:
+    """Cells that need not run: the Google Colab set-up cell, which does nothing elsewhere."""
+    return "optional" in cell.get("metadata", {}).get("tags", [])
+
+
+def _is_answer_cell(cell) -> bool:
+    nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(nbgrader.get("solution")) or is_unanswered(cell.source) and bool(cell.source.strip())
 
 
 def submission_files(tree: Path) -> dict[str, bytes]:
@@ -160,7 +245,11 @@ def export_pdf(notebook: nbformat.NotebookNode, target: Path) -> tuple[Path | No
 
 
 def run(args: argparse.Namespace) -> int:
-    tree = Path(args.tree) if args.tree else default_tree()
+    tree = Path(args.tree) if args.tree else Path.cwd()
+    problem = folder_problem(tree)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     if out.suffix.lower() != ".zip":
         print(f"error: {out}: the submission file must end in .zip", file=sys.stderr)
@@ -199,8 +288,8 @@ def register(subparsers) -> None:
         description="Build the submission zip from your assignment folder, refusing when a TODO is empty or the "
                     "notebook was not run; also writes the notebook as HTML and, where possible, PDF.",
     )
-    parser.add_argument("tree", nargs="?", help="your assignment folder (default: the current folder when it "
-                        "holds nnlab/, else the kit's assignment/)")
+    parser.add_argument("tree", nargs="?", help="your assignment folder, the one holding nnlab/ and the notebook "
+                        "(default: the current folder)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="the zip to write (default: %(default)s); the HTML and "
                         "PDF go next to it")
     parser.add_argument("--no-pdf", action="store_true", help="do not try to make a PDF")

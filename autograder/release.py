@@ -7,8 +7,15 @@ takes the answers out on the way:
   cleared;
 - every other file is copied as it is.
 
+Release also writes the student checker, the package ``dropout_lab_check/`` built from the
+grader's own check code (see autograder.student_release), so that what students receive stands on
+its own: they check their work and collect their submission without the kit.
+
 ``release --check`` writes nothing: it compares what release would write with the committed
 assignment/ and names every file that differs, is missing or should not be there.
+
+A flavour of the assignment is a source subtree and the student tree written from it (``FLAVOURS``);
+each is released and checked the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -27,8 +35,20 @@ from autograder.regions import REGION_NAMES, RegionError, find_regions, strip_no
 IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 IGNORED_SUFFIXES = (".pyc", ".executed.ipynb")
 
-CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError('Write your answer here, then run this cell again.')"
-ANSWER_STUB = "*Write your answer here.*"
+from autograder.stubs import ANSWER_STUB, CODE_STUB  # noqa: E402  (re-exported)
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """One student tree: written from ``source`` into ``output``, with the student checker or not."""
+
+    name: str
+    source: Path
+    output: Path
+    with_checker: bool = True
+
+
+FLAVOURS = (Flavour("cs231n", SOLUTION_DIR, ASSIGNMENT_DIR),)
 
 
 def _released_files(solution_dir: Path) -> list[Path]:
@@ -82,9 +102,14 @@ def released_content(relative: Path, solution_dir: Path = SOLUTION_DIR) -> bytes
     return source.read_bytes()
 
 
-def expected_tree(solution_dir: Path = SOLUTION_DIR) -> dict[str, bytes]:
+def expected_tree(solution_dir: Path = SOLUTION_DIR, with_checker: bool = True) -> dict[str, bytes]:
     """Every file of the student tree, by relative POSIX path, as release would write it."""
-    return {f.as_posix(): released_content(f, solution_dir) for f in _released_files(solution_dir)}
+    from autograder.student_release import checker_files
+
+    tree = {f.as_posix(): released_content(f, solution_dir) for f in _released_files(solution_dir)}
+    if with_checker:
+        tree.update(checker_files(tree))
+    return dict(sorted(tree.items()))
 
 
 def differences(expected: dict[str, bytes], assignment_dir: Path) -> list[str]:
@@ -115,9 +140,11 @@ def write_tree(expected: dict[str, bytes], assignment_dir: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     solution_dir = Path(args.solution)
     assignment_dir = Path(args.assignment)
+    from autograder.student_release import CheckerBuildError
+
     try:
         expected = expected_tree(solution_dir)
-    except RegionError as error:
+    except (RegionError, CheckerBuildError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.check:

@@ -25,16 +25,25 @@ import sys
 from pathlib import Path
 
 from autograder.limits import DEFAULT_BASE_SEED
-from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES
+from autograder.paths import GRADED_FILES
 from autograder.rubric import DEFAULT_RUBRIC, Rubric
 
 CHECK_TIMEOUT_SECONDS = 600
 
 
 def default_tree(cwd: Path | None = None) -> Path:
-    """The folder a student means: the current one when it holds the library, else assignment/."""
+    """The folder a student means: the current one, which must hold the library.
+
+    A folder without nnlab/ is refused with a message rather than replaced by the kit's own
+    untouched assignment/, whose all-zero result would look like the student's."""
+    from autograder.cli import UsageError
+
     cwd = Path.cwd() if cwd is None else cwd
-    return cwd if (cwd / GRADED_FILES[0]).is_file() else ASSIGNMENT_DIR
+    if not (cwd / GRADED_FILES[0]).is_file():
+        raise UsageError(f"{cwd.resolve()} holds no {GRADED_FILES[0]}, so there is nothing to check: run the "
+                         "command from your assignment folder (the one that holds nnlab/), or name it: "
+                         "python -m autograder check path/to/your/folder")
+    return cwd
 
 
 def public_checks(rubric: Rubric) -> list[str]:
@@ -91,7 +100,7 @@ def register(subparsers) -> None:
                     "Exit status 0 when every public check passed, 1 when one failed.",
     )
     parser.add_argument("path", nargs="?", help="your assignment folder or a .zip of it (default: the current "
-                        "folder when it holds nnlab/, else the kit's assignment/)")
+                        "folder, which must hold nnlab/)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
@@ -102,7 +111,7 @@ def check(path: str | Path | None = None) -> None:
 
     ``path`` defaults to the folder the notebook runs in (when it holds nnlab/).
     """
-    tree = Path(path) if path is not None else default_tree()
+    tree = Path(path) if path is not None else Path.cwd()
     command = [sys.executable, "-m", "autograder", "check", str(tree)]
     try:
         completed = subprocess.run(command, capture_output=True, text=True, timeout=CHECK_TIMEOUT_SECONDS,

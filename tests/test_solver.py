@@ -341,3 +341,48 @@ def test_verbose_progress_lines(rng, capsys):
 def test_quiet_when_not_verbose(rng, capsys):
     quiet_solver(SoftmaxRegression(5, 3), blob_data(rng), batch_size=10, num_epochs=2).train()
     assert capsys.readouterr().out == ""
+
+
+# -- the seed trap --------------------------------------------------------------------------------
+def tiny_data():
+    rng = np.random.default_rng(0)
+    return {"X_train": rng.normal(size=(20, 6)), "y_train": rng.integers(0, 3, 20),
+            "X_val": rng.normal(size=(10, 6)), "y_val": rng.integers(0, 3, 10)}
+
+
+def test_solver_refuses_a_network_with_a_dropout_seed():
+    """A seeded network reseeds numpy on every forward pass: same masks, same few minibatches."""
+    model = FullyConnectedNet([5], input_dim=6, num_classes=3, dropout_keep_ratio=0.5, seed=123)
+    with pytest.raises(ValueError, match="dropout_param holds the seed 123") as raised:
+        Solver(model, tiny_data(), verbose=False)
+    message = str(raised.value)
+    assert "same dropout masks" in message and "without seed=" in message
+
+
+def test_solver_refuses_a_seed_set_after_it_was_built():
+    model = FullyConnectedNet([5], input_dim=6, num_classes=3, dropout_keep_ratio=0.5)
+    solver = Solver(model, tiny_data(), num_epochs=1, verbose=False)
+    model.dropout_param["seed"] = 7
+    with pytest.raises(ValueError, match="seed 7"):
+        solver.train()
+    assert solver.loss_history == []  # refused before the first step
+
+
+def test_solver_refuses_a_seeded_dropout_layer_object():
+    from nnlab.layers import Dropout
+
+    class LayerModel(SoftmaxRegression):
+        def __init__(self):
+            super().__init__(6, 3)
+            self.layers = [Dropout(keep_prob=0.5, seed=5)]
+
+    with pytest.raises(ValueError, match=r"Dropout layer \(in model.layers\) holds the seed 5"):
+        Solver(LayerModel(), tiny_data(), verbose=False)
+
+
+def test_solver_trains_seedless_and_no_dropout_networks():
+    for model in (FullyConnectedNet([5], input_dim=6, num_classes=3, dropout_keep_ratio=0.5),
+                  FullyConnectedNet([5], input_dim=6, num_classes=3, seed=3)):  # keep ratio 1: no dropout, no reseeding
+        solver = Solver(model, tiny_data(), num_epochs=1, batch_size=5, verbose=False)
+        solver.train()
+        assert len(solver.loss_history) == 4

@@ -116,9 +116,13 @@ def test_collect_refuses_the_stub_naming_every_empty_region(tmp_path, capsys):
     assert main(["collect", str(ASSIGNMENT_DIR), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert not out.exists() and "Nothing was collected" in err
-    for names in REGION_NAMES.values():
-        for name in names:
-            assert f"the TODO region {name} is still empty" in err
+    # Each block is named by the words its file uses for it, never by an internal id.
+    for words in ("the first TODO block of dropout_forward", "the second TODO block of dropout_forward",
+                  "the TODO block of dropout_backward", "the first TODO block of FullyConnectedNet.loss",
+                  "the second TODO block of FullyConnectedNet.loss"):
+        assert f"{words} is still empty" in err
+        assert words in (ASSIGNMENT_DIR / "nnlab/layers.py").read_text() + (ASSIGNMENT_DIR / "nnlab/classifiers/fc_net.py").read_text()
+    assert not any(name in err for names in REGION_NAMES.values() for name in names)
     assert "was not run" in err
 
 
@@ -142,8 +146,10 @@ def test_collect_refuses_a_region_holding_only_comments_and_a_broken_marker(tmp_
                       encoding="utf-8")
     assert main(["collect", str(tree), "--out", str(tmp_path / "s.zip")]) == 1
     err = capsys.readouterr().err
-    assert "dropout_forward.train is still empty" in err
-    assert "fc_net.py:113: a marker line was changed" in err and "Restore the marker lines" in err
+    assert "the first TODO block of dropout_forward is still empty" in err
+    broken = next(number for number, line in enumerate(fc_net.read_text(encoding="utf-8").splitlines(), start=1)
+                  if "END OF YOUR CODE (DO DELETE" in line)
+    assert f"fc_net.py:{broken}: a marker line was changed" in err and "Restore the marker lines" in err
 
 
 @pytest.mark.slow
@@ -157,7 +163,27 @@ def test_collect_refuses_a_notebook_with_an_error_or_a_cell_not_run(finished_tre
     nbformat.write(notebook, tree / NOTEBOOK_NAME)
     assert main(["collect", str(tree), "--out", str(tmp_path / "s.zip")]) == 1
     err = capsys.readouterr().err
-    assert "were not run" in err and "ends in ValueError: bad p" in err
+    # Cells are named by the heading they sit under, as Jupyter shows them, not by a number.
+    assert 'the first code cell under "Vanilla versus inverted dropout"' in err and "not run" in err
+    assert 'the first code cell under "Dropout" (it starts "# Set-up' in err
+    assert "ends in ValueError: bad p" in err
+    assert "cell 2" not in err and "cell 21" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("placeholder", ["YOUR ANSWER HERE", "*Write your answer here.*", "  "])
+def test_collect_refuses_an_unanswered_question(placeholder, finished_tree, tmp_path, capsys):
+    """nbgrader's placeholder counts as unanswered, like release's own and an emptied cell."""
+    tree = tmp_path / "student"
+    shutil.copytree(finished_tree, tree)
+    notebook = nbformat.read(tree / NOTEBOOK_NAME, as_version=4)
+    answers = [cell for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("solution")]
+    answers[1].source = placeholder
+    nbformat.write(notebook, tree / NOTEBOOK_NAME)
+    assert main(["collect", str(tree), "--out", str(tmp_path / "s.zip")]) == 1
+    err = capsys.readouterr().err
+    assert 'the answer cell of "Inline question 2": this inline question is not answered yet' in err
+    assert "Inline question 1" not in err and "Inline question 3" not in err
 
 
 @pytest.mark.slow
@@ -181,3 +207,14 @@ def test_collect_builds_the_zip_that_grades_to_full_marks(finished_tree, tmp_pat
         assert "No PDF: this machine cannot make one" in printed and "print it to PDF" in printed
     code, graded = run_json(capsys, "grade", out)
     assert code == 0 and graded["score"] == graded["max_score"] == load_rubric().max_score
+
+
+# -- the wrong folder ------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["check", "collect"])
+def test_a_folder_without_nnlab_is_refused_not_replaced(command, tmp_path, monkeypatch, capsys):
+    """Run from a folder without nnlab/, neither command falls back on the kit's untouched tree."""
+    monkeypatch.chdir(tmp_path)
+    assert main([command]) == 2
+    captured = capsys.readouterr()
+    assert "holds no nnlab/" in captured.err and str(tmp_path) in captured.err
+    assert "Score" not in captured.out and not (tmp_path / "dropout_submission.zip").exists()

@@ -9,10 +9,11 @@ Three datasets can feed the networks of this assignment:
 * **MNIST**: 70000 grey images of handwritten digits, 28x28 pixels (60000 for training, 10000 for
   testing), read from the four official IDX files (plain or gzipped).
 
-CIFAR-10 and MNIST are not shipped with the course. They live in the folder ``DATASETS_DIR`` and are
-fetched, where a network is available, with ``bash datasets/get_datasets.sh`` run from the root of the
-course folder. When one is missing, the loaders raise :class:`DatasetNotFoundError` with a message that
-says what was expected where and which command fetches it.
+CIFAR-10 and MNIST are not shipped with the course. They live in the folder ``datasets`` beside
+``nnlab/`` (your assignment folder's own ``datasets/``), or wherever ``$DROPOUT_LAB_DATA`` points. In
+the instructors' kit, whose ``datasets/get_datasets.sh`` fetches them, the kit's shared ``datasets``
+folder is used while the tree has none of its own. When one is missing, the loaders raise
+:class:`DatasetNotFoundError` with a message that says what was expected where and how to get it.
 
 Every ``get_*_data`` function returns the same kind of dictionary, as in CS231n::
 
@@ -73,16 +74,25 @@ def datasets_dir() -> Path:
     """Return the folder where CIFAR-10 and MNIST are looked for.
 
     Outputs:
-    - ``$DROPOUT_LAB_DATA`` when that environment variable is set and not empty, else the ``datasets``
-      folder at the root of the course folder (two levels above this file: ``<root>/nnlab/..`` is the
-      tree, its parent the root).
+    - ``$DROPOUT_LAB_DATA`` when that environment variable is set and not empty;
+    - else the ``datasets`` folder beside ``nnlab/`` (in the folder that holds the notebook);
+    - except in the instructors' kit, where a tree without its own ``datasets`` folder uses the kit's
+      (the folder above the tree, recognised by the download script it holds).
 
     The variable is read on every call, so setting it in a running notebook takes effect at once.
     """
     override = os.environ.get(DATA_ENV_VAR)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[2] / "datasets"
+    own = Path(__file__).resolve().parents[1] / "datasets"
+    kit = _kit_datasets()
+    return kit if kit is not None and not own.is_dir() else own
+
+
+def _kit_datasets() -> Path | None:
+    """The instructors' kit's datasets folder, when this library sits in the kit (beside it)."""
+    kit = Path(__file__).resolve().parents[2] / "datasets"
+    return kit if (kit / Path(FETCH_SCRIPT).name).is_file() else None
 
 
 # The folder as it was when this module was imported; the loaders call datasets_dir() instead, so that
@@ -97,15 +107,29 @@ class DatasetNotFoundError(FileNotFoundError):
     """
 
 
+# Where each data set can be downloaded by hand, and what to unpack where.
+DOWNLOADS = {
+    "cifar10": "the CIFAR-10 python version, https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz, "
+               f"unpacked so that {CIFAR10_FOLDER}/ (with data_batch_1 ... test_batch) is inside that folder",
+    "mnist": f"the four MNIST IDX files ({', '.join(MNIST_FILES.values())}, plain or .gz) put in its "
+             f"{MNIST_FOLDER}/ subfolder; they are published at https://ossci-datasets.s3.amazonaws.com/mnist/",
+}
+
+
 def _not_found(dataset: str, expected: Path, what: str) -> DatasetNotFoundError:
     """Build the error for a missing ``dataset`` (``"cifar10"`` or ``"mnist"``)."""
+    folder = datasets_dir()
+    if _kit_datasets() is not None:  # the instructors' kit, whose script fetches it
+        how = (f"To download it, run this command from the root of the course folder (it needs a network):\n"
+               f"    bash {FETCH_SCRIPT} {dataset}\n"
+               f"It saves into ${DATA_ENV_VAR} when that is set, else into datasets/; the loaders look in the "
+               f"same place (now: {folder}).\n")
+    else:
+        how = (f"To use it, create the folder {folder} and download into it {DOWNLOADS[dataset]}. "
+               f"(Set ${DATA_ENV_VAR} to use another folder.)\n")
     return DatasetNotFoundError(
-        f"{what} not found: expected {expected}.\n"
-        f"To download it, run this command from the root of the course folder (it needs a network):\n"
-        f"    bash {FETCH_SCRIPT} {dataset}\n"
-        f"It saves into ${DATA_ENV_VAR} when that is set, else into datasets/; the loaders look in the "
-        f"same place (now: {datasets_dir()}).\n"
-        f'The embedded digits set needs no download: get_data("digits").'
+        f"{what} not found: expected {expected}.\n" + how
+        + 'The embedded digits set needs no download: get_data("digits").'
     )
 
 

@@ -24,6 +24,12 @@ validation accuracy, which are usually what one wants to evaluate on the test se
 Randomness: minibatches and the subsamples used to estimate accuracy are drawn from
 numpy's global generator (``np.random.choice``), the single RNG convention of this
 library. Seed it once with ``np.random.seed`` to make a whole run repeatable.
+
+A model built with a dropout seed (``FullyConnectedNet(..., seed=s)``, or a ``Dropout`` layer
+object with a seed) calls ``np.random.seed(s)`` on every forward pass, which is what gradient
+checks need. Trained, it would draw the same dropout masks at every step and, since the solver's
+minibatches come from the same generator, nearly the same few minibatches over and over. So
+the solver refuses such a model with a ``ValueError`` that says so.
 """
 
 from __future__ import annotations
@@ -62,11 +68,39 @@ def _resolve_update_rule(rule):
     )
 
 
+def seeded_dropout(model):
+    """Where ``model`` would reseed numpy's global generator on every forward pass, in words, or
+    None when it does not: a dropout_param with a seed (and dropout on), or a Dropout layer object
+    with a seed among the model's attributes (directly, or in a list, tuple or dict)."""
+    param = getattr(model, "dropout_param", None)
+    if isinstance(param, dict) and param.get("seed") is not None and param.get("p", 1) != 1:
+        return f"its dropout_param holds the seed {param['seed']!r}"
+    for name, value in vars(model).items() if hasattr(model, "__dict__") else ():
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            if type(item).__name__ == "Dropout" and getattr(item, "seed", None) is not None:
+                return f"its Dropout layer (in model.{name}) holds the seed {item.seed!r}"
+    return None
+
+
+def _refuse_seeded(model):
+    where = seeded_dropout(model)
+    if where is not None:
+        raise ValueError(
+            f"Solver will not train this model: {where}, so every forward pass calls np.random.seed "
+            "with it. Every step would then draw the same dropout masks and nearly the same minibatches, "
+            "and training would quietly go wrong. A dropout seed is for gradient checks only: build the "
+            "model you train without seed= (call np.random.seed once before training for a repeatable run)."
+        )
+
+
 class Solver:
     """Train a classification model with minibatch gradient descent.
 
     ``Solver(model, data, **options)``; see the module docstring for what ``model`` must
     provide. ``data`` is a dict with ``X_train``, ``y_train``, ``X_val`` and ``y_val``.
+
+    A model with a dropout seed is refused with ValueError (see the module docstring).
 
     Options (keyword only; an unknown keyword raises TypeError):
 
@@ -107,6 +141,7 @@ class Solver:
         if missing:
             raise KeyError(f"data is missing {', '.join(missing)}")
 
+        _refuse_seeded(model)
         self.model = model
         self.X_train, self.y_train = data["X_train"], data["y_train"]
         self.X_val, self.y_val = data["X_val"], data["y_val"]
@@ -206,6 +241,7 @@ class Solver:
         every epoch. Calling ``train()`` again continues from where the last call stopped,
         for another ``num_epochs`` epochs.
         """
+        _refuse_seeded(self.model)  # a seed may have been set after the solver was built
         num_train = self.X_train.shape[0]
         steps_per_epoch = max(num_train // self.batch_size, 1)
         target_epoch = self.epoch + self.num_epochs
