@@ -1,0 +1,188 @@
+"""The kit's `nbgrader-autograde` and `nbgrader-audit` on a real nbgrader 0.9 course, and the checks
+that protect a course: the sandbox, and a rubric that no longer matches the gradebook.
+
+The course is laid out by `nbgrader-course`, generated and released with nbgrader's own commands;
+the students' folders are put in `submitted/` as `nbgrader collect` leaves them. Every gradebook score
+must be the kit's own grade of the same files; generate_feedback and export must work on the result.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.grade import grade_submission
+from autograder.nbgrader_bridge import SUBMITTED_LABEL, TEST_CELLS
+from autograder.nbgrader_course import ASSIGNMENT_ID
+from autograder.paths import NOTEBOOK_NAME
+from autograder.rubric import load_rubric
+from test_nbgrader_course import (EXPERIMENT_OUTPUT, KILL_KERNEL_CELL, UNSANDBOXED, autograded_notebook,
+                                        autograded_total, buggy_sources, exported_scores, gradebook_scores,
+                                        insert_cell, kit, nbgrader, run_experiment_cells, set_graded_files,
+                                        solution_sources, start)
+
+COURSE_ID = "dropout-test"
+SETUP_OUTPUT = "set-up done (student's own run)\n"
+
+
+def hand_in(course: Path, student: str, sources: dict | None, notebook_edit=None, notebook: bool = True) -> None:
+    """A student's folder in submitted/, as `nbgrader collect` leaves it."""
+    target = course / "submitted" / student / ASSIGNMENT_ID
+    shutil.copytree(course / "release" / ASSIGNMENT_ID, target)
+    if sources:
+        set_graded_files(target, sources)
+    if notebook_edit:
+        notebook_edit(target / NOTEBOOK_NAME)
+    if not notebook:
+        (target / NOTEBOOK_NAME).unlink()
+    (target / "timestamp.txt").write_text("2026-03-01 10:00:00.000000 UTC\n")
+
+
+def setup_output(path: Path) -> None:
+    """The student ran the notebook: the set-up cell shows its output."""
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if c.cell_type == "code")
+    cell.execution_count, cell.outputs = 1, [nbformat.v4.new_output("stream", name="stdout", text=SETUP_OUTPUT)]
+    path.chmod(0o644)
+    nbformat.write(notebook, path)
+    run_experiment_cells(path)
+
+
+@pytest.fixture(scope="module")
+def fast_course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nbgrader-fast")
+    course, home = root / "course", root / "home"
+    home.mkdir()
+    made = kit("nbgrader-course", str(course), "--course-id", COURSE_ID, *UNSANDBOXED)
+    assert made.returncode == 0, made.stderr
+    nbgrader(["generate_assignment", ASSIGNMENT_ID], course, home)
+    hand_in(course, "amy", solution_sources(), setup_output)
+    hand_in(course, "ben", None)  # the stubs
+    hand_in(course, "cid", buggy_sources())
+    hand_in(course, "dee", solution_sources(), lambda path: insert_cell(path, KILL_KERNEL_CELL))
+    hand_in(course, "eve", solution_sources(), notebook=False)
+    fast = kit("nbgrader-autograde", str(course), "--jobs", "2")
+    assert fast.returncode == 0, fast.stdout + fast.stderr
+    nbgrader(["generate_feedback", ASSIGNMENT_ID], course, home)
+    nbgrader(["export"], course, home)
+    students = ["amy", "ben", "cid", "dee", "eve"]
+    rubric = load_rubric(course / "rubric.toml")
+    grades = {s: grade_submission(course / "submitted" / s / ASSIGNMENT_ID, rubric) for s in students}
+    return dict(course=course, home=home, fast=fast, students=students, kit=grades, rubric=rubric)
+
+
+@pytest.mark.slow
+def test_every_student_gets_the_kit_grade_in_gradebook_and_export(fast_course):
+    course, grades = fast_course["course"], fast_course["kit"]
+    exported = exported_scores(course)
+    assert set(exported) == set(fast_course["students"])
+    for student in fast_course["students"]:
+        assert autograded_total(gradebook_scores(course, student)) == pytest.approx(grades[student].score), student
+        assert exported[student] == pytest.approx(grades[student].score), student
+    assert grades["amy"].score == grades["dee"].score == grades["eve"].score == fast_course["rubric"].max_score
+    assert grades["ben"].score == 0 and 0 < grades["cid"].score < fast_course["rubric"].max_score
+    assert "Graded in this run: 5 student(s)" in fast_course["fast"].stdout
+    assert "eve: no Dropout.ipynb was submitted" in fast_course["fast"].stdout
+
+
+@pytest.mark.slow
+def test_no_notebook_is_run_and_the_submitted_outputs_are_kept(fast_course):
+    notebook = autograded_notebook(fast_course["course"], "amy")
+    first = next(c for c in notebook.cells if c.cell_type == "code")
+    assert [o.text for o in first.outputs] == [SETUP_OUTPUT] and first.execution_count == 1
+    for cell in notebook.cells:
+        if "autograde-skip" in cell.metadata.get("tags", []):
+            assert [o.text for o in cell.outputs] == [SUBMITTED_LABEL.format(tag="autograde-skip"), EXPERIMENT_OUTPUT]
+    # dee's notebook would kill a kernel: nothing ran it, and her files got their grade.
+    assert "kernel_stopped" not in autograded_notebook(fast_course["course"], "dee").metadata.get("dropout_lab", {})
+    page = fast_course["course"] / "feedback" / "amy" / ASSIGNMENT_ID / "Dropout.html"
+    assert "Submitted output, not re-run at autograde" in page.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_without_the_sandbox_grading_is_refused_unless_the_course_opts_out(fast_course, tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(fast_course["course"], course)
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text().replace("c.SandboxedGrades.allow_unsandboxed = True",
+                                                 "c.SandboxedGrades.allow_unsandboxed = False"))
+    before = sorted(p.name for p in (course / "autograded").iterdir())
+    os.environ["DROPOUT_LAB_BWRAP"] = "0"  # as on a machine without bubblewrap
+    try:
+        process = start(["autograde", ASSIGNMENT_ID, "--force"], course, fast_course["home"])
+        output, _ = process.communicate(timeout=600)
+        refused = kit("nbgrader-autograde", str(course), "--force")
+    finally:
+        del os.environ["DROPOUT_LAB_BWRAP"]
+    assert process.returncode != 0
+    assert "bubblewrap sandbox cannot be used here" in output and "allow_unsandboxed = True" in output
+    assert refused.returncode == 2 and "allow_unsandboxed = True" in refused.stderr
+    assert sorted(p.name for p in (course / "autograded").iterdir()) == before
+    for student in before:
+        assert (course / "autograded" / student / ASSIGNMENT_ID / NOTEBOOK_NAME).is_file()
+
+
+@pytest.mark.slow
+def test_a_rubric_change_is_refused_before_anything_is_removed_and_the_suggested_fix_works(fast_course, tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(fast_course["course"], course)
+    rubric_path = course / "rubric.toml"
+    text = rubric_path.read_text()
+    # Two more points for the first forward check.
+    changed = re.sub(r"(\[checks\.forward_\w+\]\npoints = )(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) + 2}",
+                     text, count=1)
+    assert changed != text
+    rubric_path.write_text(changed)
+    process = start(["autograde", ASSIGNMENT_ID, "--force"], course, fast_course["home"])
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode != 0
+    for expected in (f"the rubric {rubric_path} and nbgrader's gradebook", "nothing was graded or removed",
+                     f"nbgrader-course {course} --force --rubric {rubric_path}",
+                     "generate_assignment dropout --force", "release_assignment dropout --force"):
+        assert expected in output, (expected, output[-3000:])
+    for student in fast_course["students"]:  # nbgrader's --force removed nothing
+        assert (course / "autograded" / student / ASSIGNMENT_ID / NOTEBOOK_NAME).is_file(), student
+    refused = kit("nbgrader-autograde", str(course), "--force")
+    assert refused.returncode == 2 and "disagree" in refused.stderr
+
+    # The suggested fix, command by command as the message gives them.
+    fix = re.search(r"(\S+ -m autograder nbgrader-course .*)", output).group(1).split()
+    rebuilt = subprocess.run(fix, capture_output=True, text=True, timeout=600)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rubric_path.read_text() == changed
+    nbgrader(["generate_assignment", ASSIGNMENT_ID, "--force"], course, fast_course["home"])
+    again = kit("nbgrader-autograde", str(course), "--force", "--jobs", "2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    rubric = load_rubric(rubric_path)
+    assert rubric.max_score == fast_course["rubric"].max_score + 2
+    for student in fast_course["students"]:
+        expected = grade_submission(course / "submitted" / student / ASSIGNMENT_ID, rubric).score
+        assert autograded_total(gradebook_scores(course, student)) == pytest.approx(expected), student
+    audit = kit("nbgrader-audit", str(course))
+    assert audit.returncode == 0, audit.stdout
+
+
+def test_the_cell_report_groups_reasons_wraps_and_counts_hidden_checks():
+    from autograder.nbgrader_bridge import REPORT_WIDTH, cell_report
+    from autograder.verdicts import CheckResult
+
+    long_reason = "Your dropout scales the kept units by p instead of 1/p, " * 4
+    tests = [
+        CheckResult("forward_a", 0, 2, "failed", long_reason, "visible"),
+        CheckResult("forward_b", 0, 1, "failed", long_reason, "visible"),
+        CheckResult("forward_secret_one", 0, 3, "failed", long_reason, "hidden"),
+        CheckResult("forward_secret_two", 2, 2, "passed", "Passed.", "hidden"),
+    ]
+    report = cell_report(tests, 2, 8, "passed in the submitted notebook")
+    assert max(len(line) for line in report.splitlines()) <= REPORT_WIDTH
+    assert "secret" not in report
+    assert "hidden checks: 1 of 2 passed, 2/5 points" in report
+    # One explanation (its four sentences) for the three checks that failed for the same reason.
+    assert re.sub(r"\s+", " ", report).count("Your dropout scales") == 4
+    assert "forward_a, forward_b, a hidden check:" in report
