@@ -95,7 +95,7 @@ def test_a_timeout_kills_the_whole_process_group_and_costs_one_check(tmp_path):
     token = f"{300 + time.time_ns() % 1000}.{time.time_ns() % 10**6:06d}"  # a unique `sleep` argument
     body = (
         "import subprocess\n"
-        f"if x.ndim == 4:\n    subprocess.Popen(['sleep', {token!r}])\n"
+        f"if x.shape == (3, 4, 5, 6):\n    subprocess.Popen(['sleep', {token!r}])\n"
         "    while True:\n        pass\n"
         "mask = (np.random.rand(*x.shape) < p) / p\nout = x * mask\n"
     )
