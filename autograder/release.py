@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import flavours
 from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES, SOLUTION_DIR
 from autograder.regions import REGION_NAMES, RegionError, find_regions, strip_notebook_source, strip_regions
 
@@ -106,7 +107,11 @@ def expected_tree(solution_dir: Path = SOLUTION_DIR, with_checker: bool = True) 
     """Every file of the student tree, by relative POSIX path, as release would write it."""
     from autograder.student_release import checker_files
 
-    tree = {f.as_posix(): released_content(f, solution_dir) for f in _released_files(solution_dir)}
+    tree = {
+        f.as_posix(): released_content(f, solution_dir)
+        for f in _released_files(solution_dir)
+        if not flavours.is_flavour_source(f)  # other flavours' sources: see autograder.flavours
+    }
     if with_checker:
         tree.update(checker_files(tree))
     return dict(sorted(tree.items()))
@@ -138,6 +143,8 @@ def write_tree(expected: dict[str, bytes], assignment_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.flavour != flavours.DEFAULT_FLAVOUR:
+        return flavours.run(args)
     solution_dir = Path(args.solution)
     assignment_dir = Path(args.assignment)
     from autograder.student_release import CheckerBuildError
@@ -148,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.check:
+        flavours_status = flavours.check_all_and_report(solution_dir)
         problems = differences(expected, assignment_dir)
         if problems:
             print(
@@ -159,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return 1
         print(f"{assignment_dir} matches {solution_dir} ({len(expected)} files).")
-        return 0
+        return flavours_status
     write_tree(expected, assignment_dir)
     print(f"Wrote {len(expected)} files to {assignment_dir}.")
     return 0
@@ -174,4 +182,5 @@ def register(subparsers) -> None:
     parser.add_argument("--check", action="store_true", help="write nothing; fail if assignment/ is out of date")
     parser.add_argument("--solution", default=str(SOLUTION_DIR), help="the instructor tree (default: %(default)s)")
     parser.add_argument("--assignment", default=str(ASSIGNMENT_DIR), help="the student tree (default: %(default)s)")
+    flavours.add_arguments(parser)
     parser.set_defaults(run=run)
