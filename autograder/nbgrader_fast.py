@@ -213,11 +213,14 @@ def fast_converter_class():
 
         placeholder_dir: Path | None = None
         placeholders: dict = {}
+        only_students: set | None = None  # this converter's share of the class
 
         def init_notebooks(self) -> None:
             self.assignments, self.notebooks, self.placeholders = {}, [], {}
             pattern = self._format_source(self.coursedir.assignment_id, self.coursedir.student_id)
             for folder in sorted(glob.glob(pattern)):
+                if self.only_students is not None and Path(folder).parent.name not in self.only_students:
+                    continue
                 found = glob.glob(os.path.join(folder, self.coursedir.notebook_id + ".ipynb"))
                 if not found and os.path.isdir(folder):
                     student = Path(folder).parent.name
@@ -241,6 +244,83 @@ def fast_converter_class():
                                  "db_url": self.coursedir.db_url}}
 
     return WithoutKernel
+
+
+def convert_share(app, converter_class, names: list[str], folders: dict, rubric_path: Path, seed: int,
+                  placeholder_dir: Path, jobs: int) -> bool:
+    """Run nbgrader's converter (without kernels) on these students, their grades coming from ``jobs``
+    grading workers; returns whether nbgrader reported a failure."""
+    from nbgrader.converters.base import NbGraderException
+
+    from autograder import nbgrader_bridge as bridge
+
+    grades = ClassGrades({name: folders[name] for name in names}, rubric_path, seed, jobs)
+    bridge.PRECOMPUTED = grades
+    try:
+        converter = converter_class(coursedir=app.coursedir, parent=app)
+        converter.placeholder_dir, converter.only_students = placeholder_dir, set(names)
+        converter.start()
+    except NbGraderException:  # nbgrader logged each failure; the summary lists the students
+        return True
+    finally:
+        bridge.PRECOMPUTED = None
+        grades.close()
+    return False
+
+
+def _convert_in_child(connection, *args) -> None:
+    from autograder import nbgrader_bridge as bridge
+
+    failed = True
+    try:
+        failed = convert_share(*args)
+    finally:
+        connection.send((failed, bridge.RUN_NOTES))
+        connection.close()
+
+
+def convert_in_parallel(app, converter_class, names, folders, rubric_path, seed, placeholder_dir, shares) -> bool:
+    """nbgrader's converter spends most of a student's time (two notebook passes, a few dozen
+    gradebook queries), so the class is split into ``shares`` processes, forked from this one (nbgrader
+    is imported once), each converting its share with one grading worker of its own. They write the
+    same SQLite gradebook, each student in short transactions; a student whose conversion failed in a
+    share (a locked gradebook, say) is converted again afterwards, alone."""
+    import multiprocessing
+
+    from autograder import nbgrader_bridge as bridge
+
+    context = multiprocessing.get_context("fork")
+    children = []
+    for index in range(shares):
+        share = names[index::shares]
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_convert_in_child, args=(send, app, converter_class, share, folders,
+                                                                 rubric_path, seed, placeholder_dir, 1))
+        child.start()
+        send.close()
+        children.append((child, receive))
+    failed = False
+    for child, receive in children:
+        try:
+            share_failed, notes = receive.recv()
+        except EOFError:  # the share's process died
+            share_failed, notes = True, {}
+        child.join()
+        failed |= share_failed
+        for student, note in notes.items():
+            bridge.RUN_NOTES.setdefault(student, {"notes": []})
+            bridge.RUN_NOTES[student]["notes"] += note.get("notes", [])
+            bridge.RUN_NOTES[student].update({k: v for k, v in note.items() if k != "notes"})
+    if not failed:
+        return False
+    autograded = app.coursedir.autograded_directory
+    again = [name for name in names if not Path(app.coursedir.format_path(autograded, name, ASSIGNMENT_ID)).is_dir()]
+    if not again:
+        return False
+    for name in again:  # the notes of the failed attempt are replaced by the new one's
+        bridge.RUN_NOTES.pop(name, None)
+    app.log.warning("Dropout Lab: converting %d student(s) again, one process: %s", len(again), ", ".join(again))
+    return convert_share(app, converter_class, again, folders, rubric_path, seed, placeholder_dir, 1)
 
 
 def autograde_without_kernel(course: Path, jobs: int, student: str = "*", force: bool = False,
@@ -278,23 +358,14 @@ def autograde_without_kernel(course: Path, jobs: int, student: str = "*", force:
     app.config.SandboxedGrades.keep_submitted_outputs = "all"
     app.config.SandboxedGrades.summary = False
 
-    grades = ClassGrades(folders, rubric_path, seed, jobs)
-    bridge.PRECOMPUTED = grades
-    failed = False
-    try:
-        with tempfile.TemporaryDirectory(prefix="dropout-lab-placeholders-") as workdir:
-            converter = converter_class(coursedir=coursedir, parent=app)
-            converter.placeholder_dir = Path(workdir)
-            try:
-                converter.start()
-            except Exception as error:  # nbgrader logged each failure; the summary lists them
-                failed = True
-                if not isinstance(error, __import__("nbgrader").converters.base.NbGraderException):
-                    raise
-    finally:
-        bridge.PRECOMPUTED = None
-        grades.close()
-    text = summary_text(course, coursedir.db_url, coursedir.course_id, bridge.RUN_NOTES, students=sorted(folders))
+    names = sorted(folders)
+    shares = max(1, min(jobs, len(names)))
+    with tempfile.TemporaryDirectory(prefix="dropout-lab-placeholders-") as workdir:
+        if shares == 1:
+            failed = convert_share(app, converter_class, names, folders, rubric_path, seed, Path(workdir), jobs)
+        else:
+            failed = convert_in_parallel(app, converter_class, names, folders, rubric_path, seed, Path(workdir), shares)
+        text = summary_text(course, coursedir.db_url, coursedir.course_id, bridge.RUN_NOTES, students=sorted(folders))
     print(text)
     sys.stdout.flush()
     return 1 if failed or "without an autograded score" in text else 0

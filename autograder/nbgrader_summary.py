@@ -62,8 +62,11 @@ def summary_text(course: Path, db_url: str, course_id: str, notes: dict[str, dic
         lines.append(f"Graded in this run: {len(graded)} student(s), autograded scores out of {_points(out_of)}: "
                      f"lowest {_points(values[0])}, median {_points(statistics.median(values))}, highest "
                      f"{_points(values[-1])}; full marks {sum(v >= out_of for v in values)}, zero {sum(v == 0 for v in values)}.")
-        listing = "  ".join(f"{s} {_points(graded[s])}" for s in sorted(graded))
-        wrapped = textwrap.wrap(listing, WIDTH - 2)
+        wrapped = [""]
+        for entry in (f"{s} {_points(graded[s])}" for s in sorted(graded)):  # a name and its score stay together
+            if wrapped[-1] and len(wrapped[-1]) + 2 + len(entry) > WIDTH - 2:
+                wrapped.append("")
+            wrapped[-1] += ("  " if wrapped[-1] else "") + entry
         lines += ["  " + line for line in wrapped[:4]]
         if len(wrapped) > 4:
             lines.append("  ... (every score: `nbgrader export`, or the formgrader)")
