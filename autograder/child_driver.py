@@ -104,11 +104,14 @@ def _forward_reply(x, out, cache, return_x):
     return reply
 
 
-def op_forward(x, param, return_x=True):
+def op_forward(x, param, return_x=True, fill=None):
     """One dropout_forward call with a dict holding ``param``: what it returned, x as it is after
-    the call and the dict as it is after the call."""
+    the call and the dict as it is after the call. ``fill`` = [value, shape] builds a constant x
+    here instead of receiving one: the large statistical inputs need not cross the pipe."""
     from nnlab import layers
 
+    if fill is not None:
+        x = np.full(tuple(fill[1]), float(fill[0]))
     dropout_param = dict(param)
     out, cache = layers.dropout_forward(x, dropout_param)
     reply = _forward_reply(x, out, cache, return_x)
@@ -194,20 +197,16 @@ class NetworkTrace:
 
     def __init__(self):
         self.loss_call = -1
-        self.records = []  # one dict per loss call
+        self.current = None  # what the current loss call did, when it is recorded
 
-    def start_loss_call(self):
+    def start_loss_call(self, record=True):
         self.loss_call += 1
-        self.records.append({"affine": [], "dropout": [], "backward": []})
-
-    @property
-    def current(self):
-        return self.records[-1]
+        self.current = {"affine": [], "dropout": [], "backward": []} if record else None
 
     def affine(self, original):
         def affine_forward(x, w, b):
             out, cache = original(x, w, b)
-            if self.records:
+            if self.current is not None:
                 self.current["affine"].append({
                     "w_shape": list(np.shape(w)),
                     "input": np.array(x, dtype=np.float64).reshape(np.shape(x)[0], -1),
@@ -229,7 +228,7 @@ class NetworkTrace:
                 np.random.seed(param["seed"])
             mask = (np.random.rand(*np.shape(x)) < p) / p
             out = x * mask
-        if self.records:
+        if self.current is not None:
             self.current["dropout"].append({
                 "mode": _plain(mode), "p": _plain(p), "has_seed": "seed" in param, "seed": _plain(param.get("seed")),
                 "shape": [int(size) for size in np.shape(x)],
@@ -240,7 +239,7 @@ class NetworkTrace:
 
     def dropout_backward(self, dout, cache):
         ours = isinstance(cache, TracedCache)
-        if self.records:
+        if self.current is not None:
             self.current["backward"].append({"ours": ours, "same_call": ours and cache.loss_call == self.loss_call})
         mask = cache[1] if ours else None
         if mask is None or np.shape(mask) != np.shape(dout):  # a stale cache: the parent is told above
@@ -297,7 +296,7 @@ def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, batch
             losses = []
             for values in perturbed:
                 set_weights(values)
-                trace.start_loss_call()  # recorded apart, and not sent
+                trace.start_loss_call(record=False)
                 losses.append(_plain(net.loss(batch["X"].copy(), batch["y"].copy())[0]))
             set_weights(params)
             grads_plain = ({str(name): _as_array(value)[0] for name, value in grads.items()}

@@ -256,12 +256,19 @@ class Submission:
         self._child = child
 
     def dropout_forward(self, x: np.ndarray, p: float, mode: str = "train", seed: int | None = None,
-                        return_x: bool = True) -> ForwardObservation:
-        """One call with a fresh dropout_param {p, mode[, seed]}. ``return_x=False`` spares sending
-        x back for the large statistical calls, which do not ask whether x changed."""
+                        return_x: bool = False) -> ForwardObservation:
+        """One call with a fresh dropout_param {p, mode[, seed]}. With ``return_x`` the child sends
+        x back as it is after the call, and ``x_mutated`` says whether it changed (else None)."""
         param = {"p": p, "mode": mode} if seed is None else {"p": p, "mode": mode, "seed": seed}
         reply = _record(self._child.call("forward", x=x, param=param, return_x=return_x), "reply")
         return _forward_observation(reply, x, param, return_x)
+
+    def dropout_forward_on_ones(self, shape, p: float, seed: int | None = None) -> ForwardObservation:
+        """A train-mode call on x = ones(shape), float64, which the child builds itself: a large
+        input for the statistical checks that costs nothing to send."""
+        param = {"p": p, "mode": "train"} if seed is None else {"p": p, "mode": "train", "seed": seed}
+        reply = _record(self._child.call("forward", x=None, param=param, return_x=False, fill=[1.0, list(shape)]), "reply")
+        return _forward_observation(reply, np.ones(shape), param, return_x=False)
 
     def dropout_forward_sequence(self, param: dict, steps: list[tuple[np.ndarray, dict]]) -> list[ForwardObservation]:
         """Calls with ONE dropout_param dict, as FullyConnectedNet makes them: before each call the

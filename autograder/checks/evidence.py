@@ -16,8 +16,10 @@ ZERO_SHARE = 0.3  # of the units of an activation-like input
 
 
 def nonzero_input(rng, shape, dtype=np.float64):
-    """Values of magnitude 0.5 to 2 with random signs: never zero, never tiny."""
-    return (rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)).astype(dtype)
+    """Values of magnitude 0.5 to 2 with random signs: never zero, never tiny (one uniform draw in
+    [-1.5, 1.5) per unit, pushed 0.5 away from zero on its own side)."""
+    draw = rng.uniform(-1.5, 1.5, shape)
+    return (draw + np.copysign(0.5, draw)).astype(dtype)
 
 
 def activation_like(rng, shape, dtype=np.float64):
