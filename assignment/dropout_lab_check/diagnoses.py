@@ -47,6 +47,45 @@ SENTENCES = {
         "dropout_forward changed its input array in place (for instance with x *= mask): compute a new "
         "array, out = x * mask, so that the caller's x stays as it was."
     ),
+    "drops_everything": (
+        "In train mode dropout_forward dropped every unit (the output was all zeros where x was not): "
+        "keep each unit with probability p, for instance where np.random.rand(*x.shape) < p."
+    ),
+    "keeps_everything": (
+        "In train mode with p < 1 dropout_forward dropped no unit at all: each unit must be zeroed with "
+        "probability 1 - p, for instance where np.random.rand(*x.shape) >= p."
+    ),
+    "imprecise_scaling": (
+        "Kept units were scaled by a factor close to, but not exactly, 1/p: the mask or the division "
+        "was most likely done in low precision (float16, or a rounded 1/p); divide by p itself in "
+        "float32 or float64."
+    ),
+    "scaled_by_realized_fraction": (
+        "Kept units were divided by the fraction of units this call happened to keep instead of by p: "
+        "inverted dropout divides by p itself, so that every unit's expected output equals its input."
+    ),
+    "mask_shared_along_axis": (
+        "For an input with more than two dimensions, the keep pattern was the same all along one axis "
+        "(one draw per channel or per example, for instance): draw one random number per element, "
+        "np.random.rand(*x.shape)."
+    ),
+    "fixed_count_per_row": (
+        "Every row kept (almost) exactly the same number of units: that is not dropout, where each "
+        "unit is kept or dropped by its own independent draw; compare one random number per element with p."
+    ),
+    "dropout_param_changed": (
+        "dropout_forward changed the dropout_param dict it was given (added, removed or changed an "
+        "entry, such as the seed or a stored mask): FullyConnectedNet passes one dict to every layer on "
+        "every call, so read it but never write to it; keep what backward needs in the cache."
+    ),
+    "test_mode_cache_not_none": (
+        "In test mode dropout_forward cached a mask: there is no mask in test mode, so the cache must "
+        "be (dropout_param, None)."
+    ),
+    "mask_from_output": (
+        "The mask was worked out from the output (out / x or out != 0), which is wrong wherever x is 0, "
+        "as it often is after a ReLU: keep the random mask you drew (zeros and 1/p) and use it in backward."
+    ),
     "seed_ignored": (
         "Two calls with the same seed gave different outputs: when dropout_param has a seed, call "
         "np.random.seed with it before drawing the mask, and draw the mask from np.random."
@@ -63,6 +102,19 @@ SENTENCES = {
     "backward_new_mask": (
         "dropout_backward zeroes other units than the forward pass dropped: you most likely drew a new "
         "random mask; use the mask saved in the cache instead."
+    ),
+    # the student's code returned something of the wrong form
+    "wrong_return_type": (
+        "Your function returned something of the wrong type (see below): return numpy arrays, and "
+        "from FullyConnectedNet.loss a number and a dict of gradients."
+    ),
+    "wrong_return_shape": (
+        "Your function returned an array of the wrong shape (see below): dropout's output and dx have "
+        "x's shape, and each gradient has its parameter's shape."
+    ),
+    "not_finite": (
+        "Your code produced NaN or infinite values: look for a division by x, by the output or by a "
+        "mask, which fails where they are 0."
     ),
     # the student's code did not answer
     "not_implemented": "This part is not implemented yet: fill in the TODO block named below.",
@@ -105,11 +157,35 @@ SENTENCES = {
         "FullyConnectedNet did not pass its seed on to dropout: pass self.dropout_param itself, which "
         "holds the seed, instead of building a new dict."
     ),
+    "fc_dropout_applied_twice": (
+        "FullyConnectedNet applies dropout twice to a hidden layer (some units came out scaled by 1/p "
+        "squared): apply it once per hidden layer, to the ReLU's output."
+    ),
+    "fc_dropout_at_keep_ratio_one": (
+        "FullyConnectedNet calls dropout although dropout_keep_ratio is 1, which means no dropout: "
+        "leave dropout out entirely when self.use_dropout is False."
+    ),
+    "fc_wrong_keep_probability": (
+        "FullyConnectedNet drops units with another keep probability than dropout_keep_ratio (for "
+        "instance 1 - ratio): pass self.dropout_param, whose p is the keep ratio, unchanged."
+    ),
+    "fc_stale_caches": (
+        "FullyConnectedNet's backward pass used dropout caches from an earlier call of loss(): each "
+        "call must backpropagate through the masks of its own forward pass."
+    ),
+    "fc_layers_not_observed": (
+        "The grader could not follow your network's layers, so its dropout could not be checked: keep "
+        "the given affine_relu_forward and affine_forward calls (one per layer, in order) around your code."
+    ),
     "fc_backward_skips_dropout": (
         "FullyConnectedNet's backward pass does not go through dropout: set drelu_out = "
         "dropout_backward(dhidden, dropout_cache), so that dropped units get no gradient."
     ),
 }
+
+# A check that can name no misconception states what it measured against what it expected; its
+# sentence is that statement (see Measured).
+SENTENCES["measured"] = "This check measured something other than what it expected."
 
 DIAGNOSIS_IDS = frozenset(SENTENCES)
 
@@ -130,3 +206,14 @@ class Misconception(AssertionError):
         super().__init__(f"{diagnosis_id}: {detail}" if detail else diagnosis_id)
         self.diagnosis_id = diagnosis_id
         self.detail = detail
+
+
+class Measured(Misconception):
+    """Raised by a check that can name no misconception: ``statement`` says, in plain words and
+    without the check's inputs, what was measured against what was expected (hidden checks show it
+    too); ``detail`` adds the numbers (public checks only)."""
+
+    def __init__(self, statement: str, detail: str = ""):
+        super().__init__("measured", detail)
+        self.statement = statement
+        self.args = (f"{statement} {detail}".strip(),)

@@ -60,9 +60,15 @@ def _plain(value):
     """A value that JSON or .npy can carry, or a short description of what it was."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, np.generic):
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "biuf"):
         return value.item()
     return _short(repr(value))
+
+def _plain_dict(value):
+    """A JSON copy of a dict's items (keys as strings, values plain), or a description of a non-dict."""
+    if not isinstance(value, dict):
+        return {"<not a dict>": _plain(type(value).__name__)}
+    return {str(key): (_short(repr(item)) if isinstance(item, np.ndarray) else _plain(item)) for key, item in value.items()}
 
 def _as_array(value):
     """A numeric/bool ndarray view of a student return value, or None with its type name."""
@@ -70,156 +76,223 @@ def _as_array(value):
         return value, type(value).__name__
     return None, type(value).__name__
 
-def _dropout_param(p, mode, seed):
-    param = {"p": p, "mode": mode}
-    if seed is not None:
-        param["seed"] = seed
-    return param
-
-def op_forward(x, p, mode, seed=None):
-    """One dropout_forward call: what it returned and whether it touched x."""
-    from nnlab import layers
-
-    pristine = x.copy()
-    out, cache = layers.dropout_forward(x, _dropout_param(p, mode, seed))
+def _forward_reply(x, out, cache, return_x):
+    """What crosses back of one dropout_forward call. Only the cache mask's type crosses: the checks
+    ask whether test mode cached None, and the array itself would double every reply."""
     out_array, out_type = _as_array(out)
-    # Only the mask's type crosses back: the checks ask whether test mode cached None, and the
-    # array itself would double every reply.
     mask = cache[1] if isinstance(cache, tuple) and len(cache) == 2 else "no (param, mask) cache"
-    return {
-        "out": out_array,
-        "out_type": out_type,
-        "out_is_x": out is x,
-        "x_mutated": not np.array_equal(x, pristine, equal_nan=True),
-        "mask_type": type(mask).__name__,
-    }
+    reply = {"out": out_array, "out_type": out_type, "out_is_x": out is x, "mask_type": type(mask).__name__}
+    if return_x:
+        reply["x_after"] = x  # the parent compares it with what it sent
+    return reply
 
-def op_forward_backward(x, dout, p, mode, seed, directions, step):
-    """A forward call, a backward call on its cache, and the objective sum(out * dout) at x +/- step
-    along each direction (an array shaped like x), each from a fresh forward call with the same
-    seed."""
+def op_forward(x, param, return_x=True, fill=None):
+    """One dropout_forward call with a dict holding ``param``: what it returned, x as it is after
+    the call and the dict as it is after the call. ``fill`` = [value, shape] builds a constant x
+    here instead of receiving one: the large statistical inputs need not cross the pipe."""
     from nnlab import layers
 
-    param = _dropout_param(p, mode, seed)
+    if fill is not None:
+        x = np.full(tuple(fill[1]), float(fill[0]))
+    dropout_param = dict(param)
+    out, cache = layers.dropout_forward(x, dropout_param)
+    reply = _forward_reply(x, out, cache, return_x)
+    reply["param_after"] = _plain_dict(dropout_param)
+    return reply
+
+def op_forward_sequence(param, steps):
+    """dropout_forward called the way FullyConnectedNet calls it: ONE dict for every call, whose
+    entries the caller updates between calls (each step: ``x`` and the ``update`` to apply first)."""
+    from nnlab import layers
+
+    dropout_param = dict(param)
+    replies = []
+    for step in steps:
+        dropout_param.update(step.get("update", {}))
+        out, cache = layers.dropout_forward(step["x"], dropout_param)
+        reply = _forward_reply(step["x"], out, cache, return_x=False)
+        reply["param_after"] = _plain_dict(dropout_param)
+        replies.append(reply)
+    return replies
+
+def op_forward_backward(x, dout, param, shifted):
+    """A forward call and a backward call on its cache, a second forward call on x with the same
+    dict contents (is a seeded forward repeatable?), and the forward's outputs at each of the
+    parent's ``shifted`` inputs, each from a fresh call: the parent takes the differences."""
+    from nnlab import layers
+
     out, cache = layers.dropout_forward(x.copy(), dict(param))
     dx = layers.dropout_backward(dout.copy(), cache)
-
-    def objective(shifted):
-        value, _ = layers.dropout_forward(shifted, dict(param))
-        return float(np.sum(np.asarray(value, dtype=np.float64) * dout))
-
-    plus = [objective(x + step * direction) for direction in directions]
-    minus = [objective(x - step * direction) for direction in directions]
+    again, _ = layers.dropout_forward(x.copy(), dict(param))
+    outputs = [_as_array(layers.dropout_forward(point, dict(param))[0]) for point in shifted]
     out_array, out_type = _as_array(out)
     dx_array, dx_type = _as_array(dx)
+    again_array, again_type = _as_array(again)
     return {
-        "out": out_array,
-        "out_type": out_type,
-        "dx": dx_array,
-        "dx_type": dx_type,
-        "plus": np.array(plus, dtype=np.float64),
-        "minus": np.array(minus, dtype=np.float64),
+        "out": out_array, "out_type": out_type,
+        "dx": dx_array, "dx_type": dx_type,
+        "again": again_array, "again_type": again_type,
+        "shifted_outs": [array for array, _ in outputs],
+        "shifted_types": [kind for _, kind in outputs],
     }
+
+def op_backward_test_mode(x, dout, param):
+    """A test-mode forward call and dropout_backward on its cache."""
+    from nnlab import layers
+
+    _, cache = layers.dropout_forward(x.copy(), dict(param))
+    dx, dx_type = _as_array(layers.dropout_backward(dout.copy(), cache))
+    return {"dx": dx, "dx_type": dx_type}
 
 class TracedCache(tuple):
     """The (dropout_param, mask) cache of an instrumented call, which knows which call made it."""
 
-    call_index = -1
+    loss_call = -1
 
-class DropoutTrace:
-    """A correct inverted dropout that records every call it gets, put in place of the student's
-    dropout functions while the student's FullyConnectedNet runs, so the parent can see where the
-    network applies dropout and with which parameters."""
+def _replace_everywhere(modules, original, replacement, saved):
+    """Bind ``replacement`` to every global name that holds ``original`` in ``modules`` (so that
+    an alias such as ``from nnlab.layers import dropout_forward as drop`` is replaced too)."""
+    for module in modules:
+        for name, value in list(vars(module).items()):
+            if value is original:
+                saved.append((module, name, value))
+                setattr(module, name, replacement)
 
-    def __init__(self, net):
-        self.net = net
-        self.forwards: list[dict] = []
-        self.backwards: list[dict] = []
-        self.recording = True
+class NetworkTrace:
+    """What the student's FullyConnectedNet does inside loss(), seen at the boundaries of the given
+    code, whatever form the student's dropout lines take.
 
-    def forward(self, x, dropout_param):
+    - Every affine_forward call is recorded (its input and output), however it is reached (through
+      affine_relu_forward or directly): between two affine layers the parent sees exactly what the
+      network did to the activations, which is how it judges the network's dropout.
+    - dropout_forward and dropout_backward, under any name the student's module binds them to and as
+      used by nnlab.layers.Dropout, are replaced by a correct inverted dropout that records its
+      calls, so that a bug of the student's own layer never costs network points. Dropout written
+      inline is the student's own, and is judged by the same boundary records.
+    """
+
+    def __init__(self):
+        self.loss_call = -1
+        self.current = None  # what the current loss call did, when it is recorded
+
+    def start_loss_call(self, record=True):
+        self.loss_call += 1
+        self.current = {"affine": [], "dropout": [], "backward": []} if record else None
+
+    def affine(self, original):
+        def affine_forward(x, w, b):
+            out, cache = original(x, w, b)
+            if self.current is not None:
+                self.current["affine"].append({
+                    "w_shape": list(np.shape(w)),
+                    "input": np.array(x, dtype=np.float64).reshape(np.shape(x)[0], -1),
+                    "output": np.array(out, dtype=np.float64),
+                })
+            return out, cache
+        return affine_forward
+
+    def dropout_forward(self, x, dropout_param):
         param = dropout_param if isinstance(dropout_param, dict) else {}
         mode, p = param.get("mode"), param.get("p")
-        mask = None
-        out = x
+        if mode not in ("train", "test"):
+            raise ValueError(f"dropout_param['mode'] must be 'train' or 'test'; got {mode!r}")
+        if mode == "train" and (isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 < p <= 1):
+            raise ValueError(f"dropout_param['p'] must be the probability of KEEPING a unit, in (0, 1]; got {p!r}")
+        mask, out = None, x
         if mode == "train":
             if "seed" in param:
                 np.random.seed(param["seed"])
             mask = (np.random.rand(*np.shape(x)) < p) / p
             out = x * mask
-        index = len(self.forwards)
-        if self.recording:
-            self.forwards.append({
-                "mode": _plain(mode),
-                "p": _plain(p),
-                "has_seed": "seed" in param,
-                "seed": _plain(param.get("seed")),
-                "shared_param": dropout_param is self.net.dropout_param,
-                "input": np.array(x, dtype=np.float64),
-                "output": np.array(out, dtype=np.float64),
+        if self.current is not None:
+            self.current["dropout"].append({
+                "mode": _plain(mode), "p": _plain(p), "has_seed": "seed" in param, "seed": _plain(param.get("seed")),
+                "shape": [int(size) for size in np.shape(x)],
             })
         cache = TracedCache((dropout_param, mask))
-        cache.call_index = index
+        cache.loss_call = self.loss_call
         return out, cache
 
-    def backward(self, dout, cache):
+    def dropout_backward(self, dout, cache):
         ours = isinstance(cache, TracedCache)
-        if self.recording:
-            self.backwards.append({"forward_index": cache.call_index if ours else -1})
+        if self.current is not None:
+            self.current["backward"].append({"ours": ours, "same_call": ours and cache.loss_call == self.loss_call})
         mask = cache[1] if ours else None
-        return dout if mask is None else dout * mask
+        if mask is None or np.shape(mask) != np.shape(dout):  # a stale cache: the parent is told above
+            return dout
+        return dout * mask
 
     @contextlib.contextmanager
     def installed(self):
-        """Replace dropout_forward/backward in the student's fc_net module and in nnlab.layers."""
-        from nnlab import layers
+        from nnlab import layer_utils, layers
         from nnlab.classifiers import fc_net
 
+        modules = (fc_net, layer_utils, layers)
         saved = []
-        for module in (fc_net, layers):
-            for name, replacement in (("dropout_forward", self.forward), ("dropout_backward", self.backward)):
-                saved.append((module, name, getattr(module, name, None)))
-                setattr(module, name, replacement)
+        _replace_everywhere(modules, layers.affine_forward, self.affine(layers.affine_forward), saved)
+        _replace_everywhere(modules, layers.dropout_forward, self.dropout_forward, saved)
+        _replace_everywhere(modules, layers.dropout_backward, self.dropout_backward, saved)
         try:
             yield self
         finally:
-            for module, name, original in saved:
+            for module, name, original in reversed(saved):
                 setattr(module, name, original)
 
-def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, X, y, directions, step):
-    """The student's FullyConnectedNet on the parent's weights: test-mode scores, train-mode loss
-    and gradients, the dropout calls each made, and train losses with the weights moved by
-    +/- step along each direction (a dict of arrays shaped like the weights)."""
+def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, batches, perturbed, test_X):
+    """The student's FullyConnectedNet on the parent's weights. For each batch in turn: a train-mode
+    loss call (loss, gradients, what the trace saw), a second call with the same weights (do the
+    masks repeat?), and the loss with each of the parent's ``perturbed`` weight sets. Then test-mode
+    scores for ``test_X``."""
     from nnlab.classifiers import fc_net
 
     net = fc_net.FullyConnectedNet(
-        list(hidden_dims), input_dim=X.shape[1], num_classes=num_classes,
+        list(hidden_dims), input_dim=test_X.shape[1], num_classes=num_classes,
         dropout_keep_ratio=keep_ratio, reg=reg, dtype=np.float64, seed=net_seed,
     )
     net.params = {name: value.copy() for name, value in params.items()}
-    test_trace, train_trace = DropoutTrace(net), DropoutTrace(net)
-    with test_trace.installed():
-        scores = net.loss(X.copy())
-    with train_trace.installed():
-        loss, grads = net.loss(X.copy(), y.copy())
-        train_trace.recording = False
-        plus, minus = [], []
-        for direction in directions:
-            for sign, values in ((1, plus), (-1, minus)):
-                for name, value in params.items():  # in place: the network may hold the arrays
-                    np.copyto(net.params[name], value + sign * step * direction[name])
-                values.append(float(net.loss(X.copy(), y.copy())[0]))
-        for name, value in params.items():
+
+    def set_weights(values):  # in place: the network may hold the arrays
+        for name, value in values.items():
             np.copyto(net.params[name], value)
+
+    trace = NetworkTrace()
+    replies = []
+    with trace.installed():
+        for batch in batches:
+            set_weights(params)
+            if batch.get("seed") is not None and isinstance(net.dropout_param, dict) and "seed" in net.dropout_param:
+                net.dropout_param["seed"] = batch["seed"]  # a new seed for each batch, as if a new network
+            trace.start_loss_call()
+            loss, grads = net.loss(batch["X"].copy(), batch["y"].copy())
+            record = trace.current
+            trace.start_loss_call()
+            net.loss(batch["X"].copy(), batch["y"].copy())
+            repeat = trace.current
+            losses = []
+            for values in perturbed:
+                set_weights(values)
+                trace.start_loss_call(record=False)
+                losses.append(_plain(net.loss(batch["X"].copy(), batch["y"].copy())[0]))
+            set_weights(params)
+            grads_plain = ({str(name): _as_array(value)[0] for name, value in grads.items()}
+                           if isinstance(grads, dict) else None)
+            replies.append({
+                "loss": _plain(loss), "grads": grads_plain, "grads_type": type(grads).__name__,
+                "affine": record["affine"], "dropout": record["dropout"], "backward": record["backward"],
+                "repeat_affine": repeat["affine"],
+                "perturbed_losses": losses,
+            })
+        trace.start_loss_call()
+        scores = net.loss(test_X.copy())
+        test_record = trace.current
+    scores_array, scores_type = _as_array(scores)
     return {
-        "scores": np.asarray(scores, dtype=np.float64),
-        "loss": float(loss),
-        "grads": {str(name): np.asarray(value, dtype=np.float64) for name, value in grads.items()},
-        "test_forwards": test_trace.forwards,
-        "train_forwards": train_trace.forwards,
-        "train_backwards": train_trace.backwards,
-        "plus": np.array(plus, dtype=np.float64),
-        "minus": np.array(minus, dtype=np.float64),
+        "batches": replies,
+        "test": {"scores": scores_array, "scores_type": scores_type,
+                 "affine": test_record["affine"], "dropout": test_record["dropout"]},
     }
 
-OPERATIONS = {"forward": op_forward, "forward_backward": op_forward_backward, "fc_run": op_fc_run}
+OPERATIONS = {
+    "forward": op_forward, "forward_sequence": op_forward_sequence, "forward_backward": op_forward_backward,
+    "backward_test_mode": op_backward_test_mode, "fc_run": op_fc_run,
+}

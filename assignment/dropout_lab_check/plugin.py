@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dropout_lab_check.diagnoses import Misconception
+from dropout_lab_check.diagnoses import Measured, Misconception
 from dropout_lab_check.limits import DEFAULT_LIMITS, ChildLimits
 from dropout_lab_check.observations import Submission
 from dropout_lab_check.rubric import CHECKS_DIR, Rubric
@@ -62,9 +62,17 @@ def check_seed(base_seed: int, check: str) -> int:
 
 
 class PartialCredit:
+    """Counts a check's cases. A check declares up front how many cases it will run
+    (``expect(n)``), so that one that stops early, by a crash or a misconception raised mid-way,
+    earns the share of ALL its cases that passed, never more than a wrong answer would."""
+
     def __init__(self):
         self.passed = 0
         self.total = 0
+        self.expected = 0
+
+    def expect(self, cases: int) -> None:
+        self.expected = cases
 
     def case(self, passed: bool) -> bool:
         self.total += 1
@@ -73,7 +81,8 @@ class PartialCredit:
 
     @property
     def fraction(self) -> float | None:
-        return self.passed / self.total if self.total else None
+        cases = max(self.total, self.expected)
+        return self.passed / cases if cases else None
 
 
 def _job_of(item) -> GradingJob | None:
@@ -94,6 +103,8 @@ def outcome_of(item, excinfo) -> Outcome:
     if excinfo is None:
         return Outcome(passed=True)
     error = excinfo.value
+    if isinstance(error, Measured):
+        return Outcome(False, "measured", error.detail, statement=error.statement, fraction=fraction)
     if isinstance(error, Misconception):
         return Outcome(False, error.diagnosis_id, error.detail, fraction=fraction)
     if isinstance(error, ChildFailure):

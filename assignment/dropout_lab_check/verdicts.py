@@ -18,6 +18,7 @@ class Outcome:
     passed: bool
     diagnosis: str | None = None
     detail: str = ""  # written by the check; hidden checks do not show it
+    statement: str = ""  # for diagnosis "measured": what was measured against what was expected
     student_lines: list[str] = field(default_factory=list)  # the student's own error and frames
     fraction: float | None = None  # share of the check's cases that passed (for partial credit)
     internal_error: str | None = None  # a bug in the grader, for the instructor only
@@ -72,6 +73,8 @@ def _output(outcome: Outcome, entry: RubricEntry) -> str:
     if outcome.diagnosis is None:
         text = ("The grader could not run this check; your instructor has the details."
                 if outcome.internal_error else "This check failed.")
+    elif outcome.diagnosis == "measured" and outcome.statement:
+        text = outcome.statement
     else:
         text = sentence(outcome.diagnosis)
     # Details may describe the check's inputs, so hidden checks show the sentence only.

@@ -5,24 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dropout_lab_check.checks.test_forward import nonzero_input, student_seed
+from dropout_lab_check.checks.evidence import activation_like, exercised, kept, student_seed
 from dropout_lab_check.diagnoses import Misconception
 
 STEP = 1e-5
-DIRECTIONS = 3  # per p; see test_backward_matches_numerical_gradient
-
-
-def effective_mask(out, x):
-    """The factor the forward call applied to each unit: out / x (x has no zeros)."""
-    return out / x
-
-
-def diagnose_backward(dx, dout, mask):
-    """The misconception behind a dx that is not dout * mask: a unit the forward pass kept but
-    whose gradient is zero means another mask; otherwise the mask was ignored or rescaled."""
-    if np.any((dx == 0) & (dout * mask != 0)):
-        return "backward_new_mask"
-    return "backward_mask_misused"
+DIRECTIONS = 3  # per case; see test_backward_matches_numerical_gradient
 
 
 def unit_directions(rng, count, shape):
@@ -36,45 +23,65 @@ def slopes(gradient, directions):
     return np.array([np.sum(gradient * direction) for direction in directions])
 
 
-@pytest.mark.diagnosis("backward_mask_misused")
+def backward_problem(obs, x, dout) -> Misconception | None:
+    """None when dx is right, else the misconception it shows.
+
+    With a repeatable (seeded) forward, dx must give the numerical slopes. Otherwise dx is compared
+    with dout * (out / x) from the same forward call, on the units whose x is not zero (there the
+    mask is known), so that a forward bug does not cost backward points twice.
+    """
+    problem = exercised(obs.out, x)
+    if problem:  # nothing to backpropagate through: the backward pass was never exercised
+        return problem
+    known = x != 0
+    applied = np.where(known, obs.out / np.where(known, x, 1), 0)  # the factor each known unit got
+    if obs.repeatable:
+        correct = np.allclose(slopes(obs.dx, obs.directions), obs.numerical_slopes, rtol=1e-6, atol=1e-7)
+    else:
+        correct = np.allclose(obs.dx[known], (dout * applied)[known], rtol=1e-9, atol=1e-12)
+    if correct:
+        return None
+    right_where_known = np.allclose(obs.dx[known], (dout * applied)[known], rtol=1e-9, atol=1e-12)
+    if right_where_known and not known.all():
+        return Misconception("mask_from_output", "dx was wrong only where x was 0")
+    if not np.all(np.isfinite(obs.dx)):
+        return Misconception("not_finite", "dropout_backward returned NaN or infinite values")
+    if np.any((obs.dx == 0) & kept(obs.out, x) & (dout != 0)):
+        return Misconception("backward_new_mask")
+    return Misconception("backward_mask_misused")
+
+
 def test_backward_matches_numerical_gradient(submission, rng, partial_credit):
     """dropout_backward's dx matches the numerical gradient of sum(dropout_forward(x) * dout),
     taken with the same seed by central differences (step 1e-5) along three random unit
-    directions, for p = 0.3 and 0.8, within 1e-7 + 1e-6 |numerical|. The forward is linear in x
-    for a fixed mask, so a correct backward meets this up to rounding: no false failures. Each
-    direction involves every unit, so a wrong dx escapes only if its error e is nearly orthogonal
-    to all three: P(|e . v| < t) < t sqrt(600) / |e| per direction, for the 600 units here. (Over
-    20 seeds, the bank's wrong backward passes miss by at least 200,000 times the tolerance in
-    every case; the right ones stay within a seventieth of it.)
-
-    If the student's forward ignores the seed (its own check fails for that), the numerical
-    gradient is meaningless, and dx is compared with dout * (out / x) from the same forward call
-    instead, so that a forward bug does not cost backward points twice. A mask ignored or rescaled
-    in backward gives the right zeros with wrong factors; a new mask gives other zeros.
+    directions, within 1e-7 + 1e-6 |numerical|, for p = 0.3 and 0.8 on 20 x 30 inputs and p = 0.5
+    on a 4 x 5 x 6 input, all with exact zeros in x as after a ReLU (a mask worked out from the
+    output is wrong exactly there). The forward is linear in x for a fixed mask, so a correct
+    backward meets this up to rounding: no false failures. Each direction involves every unit, so
+    a wrong dx escapes only if its error e is nearly orthogonal to all three: P(|e . v| < t) <
+    t sqrt(600) / |e| per direction, for the 600 units here. The forward must keep some units and
+    drop some (else the backward pass is not exercised): a correct layer fails that with
+    probability below 0.8^400 < 1e-38. A mask ignored or rescaled in backward gives the right
+    zeros with wrong factors; a new mask gives other zeros.
     """
-    diagnoses = []
-    for p in (0.3, 0.8):
-        x = nonzero_input(rng, (20, 30))
-        dout = rng.normal(size=x.shape)
-        directions = unit_directions(rng, DIRECTIONS, x.shape)
+    cases = [(0.3, (20, 30)), (0.8, (20, 30)), (0.5, (4, 5, 6))]
+    partial_credit.expect(len(cases))
+    problems = []
+    for p, shape in cases:
+        x = activation_like(rng, shape)
+        dout = rng.normal(size=shape)
+        directions = unit_directions(rng, DIRECTIONS, shape)
         obs = submission.dropout_gradient(x, dout, p=p, seed=student_seed(rng), directions=directions, step=STEP)
-        mask = effective_mask(obs.out, x)
-        seeded_forward_is_repeatable = np.allclose(obs.numerical_slopes, slopes(dout * mask, directions),
-                                                   rtol=1e-6, atol=1e-7)
-        if seeded_forward_is_repeatable:
-            correct = np.allclose(slopes(obs.dx, directions), obs.numerical_slopes, rtol=1e-6, atol=1e-7)
-        else:
-            correct = np.allclose(obs.dx, dout * mask, rtol=1e-9, atol=1e-12)
-        if not partial_credit.case(correct):
-            diagnoses.append(diagnose_backward(obs.dx, dout, mask))
-    if diagnoses:
-        raise Misconception(diagnoses[0])
+        problem = backward_problem(obs, x, dout)
+        if not partial_credit.case(problem is None):
+            problems.append(problem)
+    if problems:
+        raise problems[0]
 
 
 @pytest.mark.diagnosis("backward_mask_misused")
 def test_backward_test_mode_passes_dout(submission, rng):
     """After a test-mode forward call, dropout_backward returns dout unchanged. Deterministic."""
-    x = nonzero_input(rng, (8, 9))
+    x = activation_like(rng, (8, 9))
     dout = rng.normal(size=x.shape)
-    obs = submission.dropout_gradient(x, dout, p=0.6, seed=student_seed(rng), mode="test")
-    assert np.array_equal(obs.dx, dout)
+    assert np.array_equal(submission.dropout_backward_test_mode(x, dout, p=0.6), dout)

@@ -1,14 +1,20 @@
 """Checks of the dropout lines of FullyConnectedNet.loss.
 
-In the child, the student's network calls an instrumented dropout (child_driver.DropoutTrace) in
-place of dropout_forward/dropout_backward: a correct inverted dropout that records what it got. So
-these checks see where the network applies dropout and with which dropout_param, and a bug in the
-student's own dropout layer costs points in the layer checks only, never twice.
+The checks observe what the network does, not how its code spells it. In the child
+(child_driver.NetworkTrace), every affine_forward call of loss() is recorded: the input of each
+affine layer, compared with the ReLU output of the layer before, shows exactly what the network
+did to its hidden activations in between, whether it called dropout_forward by name, through an
+alias, through the Dropout layer object, with keyword arguments, or wrote dropout inline. Where
+the network calls the library's dropout functions (under any name), they are replaced by a correct
+inverted dropout that also records its calls, so that a bug of the student's own dropout layer
+costs points in the layer checks only, never twice.
 
 The network's weights and inputs come from the parent: all non-negative, biases at least 0.1, so
 every pre-activation is at least 0.1 and every ReLU works in its linear part. No finite difference
 can cross a ReLU kink, the gradient checks are exact up to rounding (no false failures), and
-dropout before the ReLU is indistinguishable from dropout after it, as it should be.
+dropout before the ReLU is indistinguishable from dropout after it, as it should be. Networks with
+two and with three hidden layers are checked, each over two loss() calls in a row on batches of
+different sizes.
 """
 
 from __future__ import annotations
@@ -16,34 +22,53 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dropout_lab_check.checks.test_forward import student_seed
-from dropout_lab_check.diagnoses import Misconception
+from dropout_lab_check.checks.evidence import student_seed
+from dropout_lab_check.diagnoses import Measured, Misconception
 
-INPUT_DIM, HIDDEN, CLASSES, BATCH = 7, (6, 5), 4, 8  # all different, so a shape names the layer
+INPUT_DIM, CLASSES = 7, 4
+SHALLOW, DEEP = (6, 5), (6, 5, 9)  # all widths differ, so a weight's shape names its layer
+BATCHES = (8, 11)
 REG = 0.05
 STEP = 1e-6
-DIRECTIONS = 3  # per keep ratio; see test_fc_gradients_match_numerical
+DIRECTIONS = 3  # per loss call; see test_fc_gradients_match_numerical
 
 
-def network_case(rng):
-    """Parameters, inputs and labels of a small network whose ReLUs are all active."""
-    sizes = [INPUT_DIM, *HIDDEN, CLASSES]
+def network_params(rng, hidden):
+    """Weights and biases of a network whose ReLUs are all active."""
+    sizes = [INPUT_DIM, *hidden, CLASSES]
     params = {}
     for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         params[f"W{layer}"] = rng.uniform(0.0, 0.5, (fan_in, fan_out))
         params[f"b{layer}"] = rng.uniform(0.1, 0.5, fan_out)
-    X = rng.uniform(0.0, 1.0, (BATCH, INPUT_DIM))
-    y = rng.integers(0, CLASSES, BATCH)
-    return params, X, y
+    return params
 
 
-def run_network(submission, rng, keep_ratio, net_seed, directions=()):
-    params, X, y = network_case(rng)
-    obs = submission.network(hidden_dims=HIDDEN, num_classes=CLASSES, keep_ratio=keep_ratio, params=params,
-                             X=X, y=y, net_seed=net_seed, reg=REG, directions=directions, step=STEP)
-    return obs, params, X, y
+def batch(rng, size):
+    return rng.uniform(0.1, 1.0, (size, INPUT_DIM)), rng.integers(0, CLASSES, size)
 
 
+def random_directions(rng, params, count):
+    """``count`` directions in weight space (one array per weight, shaped like it), each drawn
+    uniformly from the unit sphere, so that every coordinate of every weight takes part."""
+    directions = []
+    for _ in range(count):
+        draw = {name: rng.normal(size=value.shape) for name, value in params.items()}
+        norm = np.sqrt(sum(np.sum(value * value) for value in draw.values()))
+        directions.append({name: value / norm for name, value in draw.items()})
+    return directions
+
+
+def run_network(submission, rng, hidden, keep_ratio, seed, batches=BATCHES, directions=0):
+    params = network_params(rng, hidden)
+    return submission.network(
+        hidden_dims=hidden, num_classes=CLASSES, keep_ratio=keep_ratio, params=params,
+        batches=[(*batch(rng, size), seed if index == 0 else student_seed(rng)) for index, size in enumerate(batches)],
+        net_seed=seed, reg=REG,
+        directions=random_directions(rng, params, directions), step=STEP, test_X=batch(rng, BATCHES[0])[0],
+    )
+
+
+# -- what the network did, read from the affine layers' inputs and outputs ----------------------
 def softmax_loss(scores, y):
     shifted = scores - scores.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -51,142 +76,226 @@ def softmax_loss(scores, y):
 
 
 def regularized_loss(scores, y, params):
-    weights = [value for name, value in params.items() if name.startswith("W")]
-    return softmax_loss(scores, y) + 0.5 * REG * sum(np.sum(w * w) for w in weights)
-
-
-def affine(inputs, params, layer):
-    return inputs @ params[f"W{layer}"] + params[f"b{layer}"]
+    return softmax_loss(scores, y) + 0.5 * REG * sum(np.sum(w * w) for name, w in params.items() if name.startswith("W"))
 
 
 def clean_scores(X, params):
-    """Scores without any dropout (the ReLUs are all active here, so relu(a) = a)."""
-    hidden = X
-    for layer in range(1, len(HIDDEN) + 1):
-        hidden = np.maximum(affine(hidden, params, layer), 0)
-    return affine(hidden, params, len(HIDDEN) + 1)
+    """Scores without any dropout."""
+    layers = len(params) // 2
+    activation = X
+    for layer in range(1, layers):
+        activation = np.maximum(activation @ params[f"W{layer}"] + params[f"b{layer}"], 0)
+    return activation @ params[f"W{layers}"] + params[f"b{layers}"]
 
 
-def random_directions(rng, count):
-    """``count`` directions in weight space (one array per weight, shaped like it), each drawn
-    uniformly from the unit sphere, so that every coordinate of every weight takes part."""
-    shapes = {name: value.shape for name, value in network_case(np.random.default_rng(0))[0].items()}
-    directions = []
-    for _ in range(count):
-        draw = {name: rng.normal(size=shape) for name, shape in shapes.items()}
-        norm = np.sqrt(sum(np.sum(value * value) for value in draw.values()))
-        directions.append({name: value / norm for name, value in draw.items()})
-    return directions
+def factors(call, params):
+    """What the network multiplied each unit by on its way into each affine layer: entry 0 for the
+    input data, entry l for hidden layer l's ReLU output. Raises fc_layers_not_observed when the
+    affine layers were not called once each, in order."""
+    layers = len(params) // 2
+    layer_of_shape = {params[f"W{layer}"].shape: layer for layer in range(1, layers + 1)}
+    order = [layer_of_shape.get(affine.w_shape) for affine in call.affine]
+    if order != list(range(1, layers + 1)):
+        raise Misconception("fc_layers_not_observed", f"affine layers seen, in order: {order}")
+    result = [call.affine[0].input / call.X.reshape(len(call.X), -1)]
+    for layer in range(1, layers):
+        relu = np.maximum(call.affine[layer - 1].output, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result.append(np.where(relu > 0, call.affine[layer].input / np.where(relu > 0, relu, 1), np.nan))
+    return result
 
 
-def gradients_match(obs) -> bool:
-    """The analytic gradient's slope along each direction equals the numerical one."""
-    analytic = np.array([sum(np.sum(obs.grads[name] * direction[name]) for name in direction)
-                         for direction in obs.directions])
-    return bool(np.allclose(analytic, obs.numerical_slopes, rtol=1e-5, atol=1e-7))
+def scaling_problem(factor, p, where) -> Misconception | None:
+    """None when a hidden layer's factors are inverted dropout's with keep probability p: each unit
+    0 or 1/p. Otherwise what the factors show."""
+    finite = factor[np.isfinite(factor)]
+    nonzero = finite[~np.isclose(finite, 0, rtol=0, atol=1e-12)]
+    if finite.size == factor.size and np.allclose(nonzero, 1 / p, rtol=1e-9, atol=0):
+        return None
+    if nonzero.size and np.allclose(nonzero, 1, rtol=1e-9, atol=0):
+        if nonzero.size == finite.size:
+            return Misconception("fc_dropout_missing", where)
+        return Misconception("missing_inverse_scaling", f"in the network, {where}")
+    if np.any(np.isclose(nonzero, 1 / p**2, rtol=1e-9, atol=0)):
+        return Misconception("fc_dropout_applied_twice", where)
+    if nonzero.size and np.allclose(nonzero, nonzero[0], rtol=1e-9, atol=0):
+        return Misconception("fc_wrong_keep_probability",
+                             f"{where}: kept units were scaled by {nonzero[0]:.6g}, which is 1/{1 / nonzero[0]:.4g}, "
+                             f"while the keep ratio is {p}")
+    return Measured("Between a hidden layer's ReLU and the next affine layer the activations were changed in a "
+                    "way dropout does not change them.", where)
 
 
-@pytest.mark.diagnosis("fc_backward_skips_dropout")
-def test_fc_gradients_match_numerical(submission, rng, partial_credit):
-    """For keep ratios 0.75, 0.5 and 1 (seeded), the network's analytic gradient, taken along three
-    random unit directions in weight space, matches central differences (step 1e-6) of its loss
-    along them, within 1e-7 + 1e-5 |numerical|. Exact up to rounding (no kinks, fixed masks): no
-    false failures.
-
-    Each direction involves every weight, so a wrong gradient shows unless its error e is nearly
-    orthogonal to all three directions: for v uniform on the unit sphere of the d = 107 weights,
-    P(|e . v| < t) < t sqrt(d) / |e| for each. (In the bank's wrong networks, over 20 seeds, every
-    single direction misses by at least 80 times the tolerance; the right ones stay within a
-    thousandth of it.) A backward pass that skips dropout gives dropped units' weights a gradient
-    they do not have; a lost seed makes each loss draw new masks."""
-    diagnoses = []
-    for keep_ratio in (0.75, 0.5, 1.0):
-        seed = student_seed(rng)
-        directions = random_directions(rng, DIRECTIONS)
-        obs, params, X, y = run_network(submission, rng, keep_ratio, seed, directions)
-        if partial_credit.case(gradients_match(obs)):
-            continue
-        drops = [call for call in obs.train_calls if call.drops]
-        # A forward pass with dropout in the wrong place has its own, more telling diagnosis.
-        misplaced = placement_problem(obs, params, X, y) if keep_ratio < 1 else None
-        if misplaced:
-            diagnoses.append(misplaced)
-        elif len(obs.backward_calls) < len(drops) or -1 in obs.backward_calls:
-            diagnoses.append("fc_backward_skips_dropout")
-        elif any(not call.has_seed for call in drops):
-            diagnoses.append("fc_seed_lost")
-        else:
-            diagnoses.append(None)
-    if diagnoses:
-        if diagnoses[0] is None:
-            assert False, "gradients differ from the numerical ones"
-        raise Misconception(diagnoses[0])
+def loss_problem(call, params) -> Misconception | None:
+    """None when the loss is the softmax loss of the last affine layer's output plus the L2 term."""
+    scores = call.affine[-1].output
+    if np.isclose(call.loss, regularized_loss(scores, call.y, params), rtol=1e-9, atol=1e-12):
+        return None
+    if any(dropout.drops and dropout.shape == scores.shape for dropout in call.dropout):
+        return Misconception("fc_dropout_on_scores")
+    if np.isclose(call.loss, regularized_loss(clean_scores(call.X, params), call.y, params), rtol=1e-9, atol=1e-12):
+        return Misconception("fc_dropout_missing", "the loss came from scores computed without dropout")
+    return Measured("The loss was not the softmax loss of the last affine layer's scores plus the L2 term.")
 
 
-def placement_problem(obs, params, X, y):
-    """The misconception that the train-mode dropout calls show, or None if they are right."""
-    input_shape, scores_shape = X.shape, (X.shape[0], CLASSES)
-    shapes = [call.input.shape for call in obs.train_calls]
-    if input_shape in shapes:
-        return "fc_dropout_on_input"
-    if scores_shape in shapes:
-        return "fc_dropout_on_scores"
-    if shapes != [(X.shape[0], size) for size in HIDDEN]:
-        return "fc_dropout_missing"
-    # Each call must get its layer's activation, computed from the previous call's output, and the
-    # loss must come from the last call's output: otherwise a dropout result was thrown away.
-    hidden = X
-    for layer, call in enumerate(obs.train_calls, start=1):
-        if not np.allclose(call.input, np.maximum(affine(hidden, params, layer), 0), rtol=1e-9, atol=1e-12):
-            return "fc_dropout_missing"
-        hidden = call.output
-    expected = regularized_loss(affine(hidden, params, len(HIDDEN) + 1), y, params)
-    if not np.isclose(obs.loss, expected, rtol=1e-9, atol=1e-12):
-        return "fc_dropout_missing"
+def train_problem(call, params, p) -> Misconception | None:
+    """None when a train-mode loss() call with keep ratio p < 1 dropped units the way inverted
+    dropout does in every hidden layer, and nowhere else. Otherwise what it shows."""
+    found = factors(call, params)
+    if not np.allclose(found[0], 1, rtol=1e-12, atol=0):
+        return Misconception("fc_dropout_on_input")
+    problems = [scaling_problem(factor, p, f"after hidden layer {layer}") for layer, factor in enumerate(found[1:], 1)]
+    if all(problem is not None and problem.diagnosis_id == "fc_dropout_missing" for problem in problems):
+        # No hidden layer dropped anything: say why, when the calls the network made tell it.
+        if any(dropout.mode != "train" or dropout.p == 1 for dropout in call.dropout):
+            return Misconception("fc_dropout_never_active")
+    for problem in problems:
+        if problem is not None:
+            return problem
+    return loss_problem(call, params)
+
+
+def identity_problem(call, params, diagnosis) -> Misconception | None:
+    """None when a loss() call changed no activation between the affine layers (no dropout)."""
+    found = factors(call, params)
+    for factor in found:
+        if not np.allclose(factor, 1, rtol=1e-12, atol=0):
+            return Misconception(diagnosis)
     return None
 
 
-@pytest.mark.diagnosis("fc_dropout_missing")
+def masks_repeat(call) -> bool:
+    """The second loss() call with the same weights and batch multiplied every unit as the first."""
+    if len(call.repeat_affine) != len(call.affine):
+        return False
+    return all(np.array_equal(first.input, second.input) for first, second in zip(call.affine, call.repeat_affine))
+
+
+# -- the checks -----------------------------------------------------------------------------------
+def gradients_match(call) -> bool:
+    """The analytic gradient's slope along each direction equals the numerical one."""
+    analytic = np.array([sum(np.sum(call.grads[name] * direction[name]) for name in direction)
+                         for direction in call.directions])
+    return bool(np.allclose(analytic, call.numerical_slopes, rtol=1e-5, atol=1e-7))
+
+
+def gradient_problem(obs, call, index) -> Misconception:
+    """Why a loss() call's gradients are wrong, as far as the calls show it."""
+    if obs.keep_ratio < 1:
+        problem = train_problem(call, obs.params, obs.keep_ratio)
+        if problem:
+            return problem
+    if any(not backward.same_call for backward in call.backward if backward.ours):
+        return Misconception("fc_stale_caches")
+    drops = [dropout for dropout in call.dropout if dropout.drops]
+    if len(call.backward) < len(drops) or any(not backward.ours for backward in call.backward):
+        return Misconception("fc_backward_skips_dropout")
+    if not masks_repeat(call):
+        return Misconception("fc_seed_lost", "two loss() calls of one seeded network dropped different units")
+    where = f"keep ratio {obs.keep_ratio}, {len(obs.hidden_dims)} hidden layers"
+    if index > 0 and gradients_match(obs.batches[0]):
+        return Measured("The gradients of a second loss() call disagreed with its numerical gradients, though "
+                        "the first call's agreed: the backward pass must use its own call's dropout masks.", where)
+    return Measured("FullyConnectedNet.loss's gradients disagreed with the numerical gradients of the loss it "
+                    "computes.", where)
+
+
+def test_fc_gradients_match_numerical(submission, rng, partial_credit):
+    """For keep ratios 0.75 (two hidden layers) and 0.5 (three), seeded, over two loss() calls in a
+    row on batches of 8 and 11 examples with different seeds, and for keep ratio 1 (two hidden
+    layers, one call), the network's analytic gradient, taken along
+    three random unit directions in weight space, matches central differences (step 1e-6) of its
+    loss along them, within 1e-7 + 1e-5 |numerical|. Exact up to rounding (no kinks, fixed masks):
+    no false failures.
+
+    Each direction involves every weight, so a wrong gradient shows unless its error e is nearly
+    orthogonal to all three directions: for v uniform on the unit sphere of the d weights (107 or
+    161), P(|e . v| < t) < t sqrt(d) / |e| for each. A backward pass that skips dropout gives
+    dropped units' weights a gradient they do not have; a lost seed makes each loss draw new
+    masks; caches kept from an earlier call give the second call the first call's masks."""
+    # Without dropout (keep ratio 1) there are no caches to go stale: one loss() call is enough.
+    cases = ((SHALLOW, 0.75, BATCHES), (DEEP, 0.5, BATCHES), (SHALLOW, 1.0, BATCHES[:1]))
+    partial_credit.expect(sum(len(batches) for _, _, batches in cases))
+    problems = []
+    for hidden, keep_ratio, batches in cases:
+        obs = run_network(submission, rng, hidden, keep_ratio, student_seed(rng), batches, directions=DIRECTIONS)
+        for index, call in enumerate(obs.batches):
+            if not partial_credit.case(gradients_match(call)):
+                problems.append(gradient_problem(obs, call, index))
+    if problems:
+        raise problems[0]
+
+
 def test_fc_dropout_after_every_hidden_layer(submission, rng):
-    """In train mode with keep ratio 0.5 the network calls dropout exactly once per hidden layer,
-    on that layer's ReLU output, never on the input or the scores, and uses each result; with keep
-    ratio 1 it never calls dropout. Deterministic."""
-    obs, params, X, y = run_network(submission, rng, 0.5, student_seed(rng))
-    problem = placement_problem(obs, params, X, y)
+    """In train mode with keep ratio 0.5, in networks of two and of three hidden layers, every
+    hidden layer's ReLU output reaches the next layer multiplied by inverted dropout's factors (0
+    or 1/p, some of each), once, and neither the input nor the scores are dropped; with keep ratio
+    1 the network applies no dropout and calls none. A correct network keeps all or none of a
+    layer's 40 or more units with probability below 2 * 0.5^40 per layer: below 1e-11 in all."""
+    for hidden in (SHALLOW, DEEP):
+        obs = run_network(submission, rng, hidden, 0.5, student_seed(rng), batches=BATCHES[:1])
+        call = obs.batches[0]
+        problem = train_problem(call, obs.params, 0.5)
+        if problem:
+            raise problem
+        for layer, factor in enumerate(factors(call, obs.params)[1:], start=1):
+            if np.all(factor == 0) or np.all(factor != 0):
+                raise Measured("A hidden layer's units were all kept or all dropped.", f"hidden layer {layer}")
+    obs = run_network(submission, rng, SHALLOW, 1.0, student_seed(rng), batches=BATCHES[:1])
+    call = obs.batches[0]
+    if call.dropout or identity_problem(call, obs.params, "fc_dropout_at_keep_ratio_one"):
+        raise Misconception("fc_dropout_at_keep_ratio_one")
+    problem = loss_problem(call, obs.params)
     if problem:
-        raise Misconception(problem)
-    obs, _, _, _ = run_network(submission, rng, 1.0, student_seed(rng))
-    assert not obs.train_calls and not obs.test_calls, "keep ratio 1 must mean no dropout at all"
+        raise problem
 
 
 @pytest.mark.diagnosis("fc_dropout_at_test_time")
 def test_fc_no_dropout_at_test_time(submission, rng):
-    """Called without labels, the network drops nothing (any dropout call it makes is in test
-    mode) and its scores equal those of the same network without dropout (rtol 1e-9).
-    Deterministic."""
-    obs, params, X, _ = run_network(submission, rng, 0.5, student_seed(rng))
-    if any(call.drops for call in obs.test_calls):
-        raise Misconception("fc_dropout_at_test_time")
-    assert np.allclose(obs.scores, clean_scores(X, params), rtol=1e-9, atol=1e-12)
+    """Called without labels, the network changes no activation between its layers and returns
+    the last affine layer's output, equal to the same network's scores without dropout (rtol
+    1e-9). Deterministic."""
+    for hidden in (SHALLOW, DEEP):
+        obs = run_network(submission, rng, hidden, 0.5, student_seed(rng), batches=())
+        test = obs.test
+        problem = identity_problem(test, obs.params, "fc_dropout_at_test_time")
+        if problem:
+            raise problem
+        expected = clean_scores(test.X, obs.params)
+        if not np.allclose(test.scores, expected, rtol=1e-9, atol=1e-12):
+            if np.any(test.scores == 0):
+                raise Misconception("fc_dropout_at_test_time", "on the scores")
+            raise Measured("In test mode the scores differed from the network's scores without dropout.")
 
 
-@pytest.mark.diagnosis("fc_dropout_never_active")
 def test_fc_dropout_active_in_training(submission, rng):
-    """Called with labels and keep ratio 0.75, every dropout call is in train mode with p = 0.75,
-    so that units really are dropped. Deterministic."""
-    obs, _, _, _ = run_network(submission, rng, 0.75, student_seed(rng))
-    if not obs.train_calls:
-        raise Misconception("fc_dropout_missing")
-    for call in obs.train_calls:
-        assert call.mode == "train" and call.p == 0.75
+    """Called with labels and keep ratio 0.75, the network drops units with keep probability
+    0.75: every hidden unit reaches the next layer multiplied by 0 or 1/0.75. A correct network
+    keeps no unit of a layer with probability below 0.25^40 < 1e-24."""
+    obs = run_network(submission, rng, SHALLOW, 0.75, student_seed(rng), batches=BATCHES[:1])
+    problem = train_problem(obs.batches[0], obs.params, 0.75)
+    if problem:
+        raise problem
 
 
 @pytest.mark.diagnosis("fc_seed_lost")
 def test_fc_seed_honoured(submission, rng):
-    """A network built with a seed passes that seed to every dropout call. Deterministic."""
+    """A network built with a seed drops the same units on every loss() call with the same input,
+    passes that seed to every dropout call it makes, and two networks built with different seeds
+    drop different units. With keep ratio 0.5 and 70 hidden units, two independent draws agree with
+    probability 0.5^70 < 1e-21."""
     seed = student_seed(rng)
-    obs, _, _, _ = run_network(submission, rng, 0.5, seed)
-    if not obs.train_calls:
-        raise Misconception("fc_dropout_missing")
-    for call in obs.train_calls:
-        assert call.has_seed and call.seed == seed
+    first = run_network(submission, rng, SHALLOW, 0.5, seed, batches=BATCHES[:1])
+    call = first.batches[0]
+    problem = train_problem(call, first.params, 0.5)
+    if problem:
+        raise problem
+    if not masks_repeat(call) or any(not dropout.has_seed or dropout.seed != seed for dropout in call.dropout):
+        raise Misconception("fc_seed_lost")
+    other_seed = (seed + 1 + int(rng.integers(0, 1000))) % (2**31 - 1)
+    second = submission.network(
+        hidden_dims=SHALLOW, num_classes=CLASSES, keep_ratio=0.5, params=first.params,
+        batches=[(call.X, call.y, None)], net_seed=other_seed, reg=REG, test_X=first.test.X,
+    )
+    if all(np.array_equal(a.input, b.input) for a, b in zip(call.affine, second.batches[0].affine)):
+        raise Misconception("same_mask_every_call", "two networks built with different seeds dropped the same units")

@@ -1,8 +1,10 @@
 """Checks of dropout_forward. Each runs in the parent; ``submission`` carries the calls to the child.
 
-Inputs are drawn from ``rng`` (seeded from the grade's base seed and the check's name) and have no
-zeros, so a zero in the output always means a dropped unit. No check compares a student's mask with
-any reference mask: only properties that every correct inverted dropout has are tested.
+Inputs are drawn from ``rng`` (seeded from the grade's base seed and the check's name). Where a
+check infers kept and dropped units from the output, it reads them soundly even when x holds exact
+zeros (autograder.checks.evidence). No check compares a student's mask with any reference mask:
+only properties that every correct inverted dropout has are tested, on the seeded path and on the
+unseeded one that training uses.
 """
 
 from __future__ import annotations
@@ -10,176 +12,178 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dropout_lab_check.checks.bounds import equal_masks_probability, fraction_tolerance, hoeffding_tolerance, share
-from dropout_lab_check.diagnoses import Misconception
+from dropout_lab_check.checks.bounds import KEEP_PROBABILITY_RESOLUTION, binomial_interval, equal_masks_probability, hoeffding_tolerance, keep_count_power, narrow_range_probability, share
+from dropout_lab_check.checks.evidence import activation_like, axis_sharing, exercised, kept, nonzero_input, scale_of_kept, shared_mask, student_seed, train_output_problem
+from dropout_lab_check.diagnoses import Measured, Misconception
 from dropout_lab_check.observations import StudentFailure
 
 # Keep probabilities that tell keeping from dropping apart: p and 1 - p are far from each other.
 SEPARATING_PS = (0.2, 0.7, 0.9)
-
-
-def nonzero_input(rng, shape, dtype=np.float64):
-    """Values of magnitude 0.5 to 2 with random signs: never zero, never tiny."""
-    return (rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)).astype(dtype)
-
-
-def student_seed(rng) -> int:
-    return int(rng.integers(0, 2**31 - 1))
-
-
-def kept(out):
-    return out != 0
+# The keep-fraction inputs: 343 is a width where p * width is not whole for any p above, so a layer
+# that keeps round(p * width) units of every row cannot hit p exactly; the rows per p are the fewest
+# (in steps of 8, with a margin at 0.7) for which the keep-fraction check's power holds.
+FRACTION_WIDTH = 343
+FRACTION_ROWS = {0.2: 192, 0.7: 248, 0.9: 120}
+SPREAD_ROWS = 64  # rows whose kept counts must spread (test_forward_draws_per_element)
 
 
 # -- test mode ------------------------------------------------------------------------------------
 @pytest.mark.diagnosis("dropped_at_test_time")
 def test_forward_test_mode_returns_x(submission, rng):
     """In test mode dropout_forward returns x exactly (a copy is fine), in x's dtype, leaves x
-    unchanged and caches no mask. Deterministic. Scaling by p at test time and dropping at test
-    time are told apart by the output."""
+    unchanged and caches no mask. Deterministic. Scaling by p and dropping at test time are told
+    apart by the output; inputs hold zeros, as after a ReLU."""
     for dtype, p in ((np.float64, 0.3), (np.float32, 0.8)):
-        x = nonzero_input(rng, (6, 7), dtype)
-        obs = submission.dropout_forward(x, p=p, mode="test")
+        x = activation_like(rng, (6, 7), dtype)
+        obs = submission.dropout_forward(x, p=p, mode="test", return_x=True)
         if obs.x_mutated:
             raise Misconception("input_mutated")
         if obs.out.dtype != x.dtype:
             raise Misconception("dtype_changed")
-        if np.any(obs.out == 0):
-            raise Misconception("dropped_at_test_time")
         if not np.array_equal(obs.out, x):
-            ratio = obs.out / x
-            if np.allclose(ratio, ratio.flat[0]):
-                raise Misconception("scaled_at_test_time")
-            assert False
-        assert obs.mask_type == "NoneType", "test mode must cache mask None"
+            if np.any((obs.out == 0) & (x != 0)):
+                raise Misconception("dropped_at_test_time")
+            if scale_of_kept(obs.out, x) is not None and np.all(obs.out[x == 0] == 0):
+                raise Misconception("scaled_at_test_time", f"by {scale_of_kept(obs.out, x):.6g}")
+            raise Measured("In test mode the output differed from x.")
+        if obs.mask_type != "NoneType":
+            raise Misconception("test_mode_cache_not_none", f"it cached {obs.mask_type}")
 
 
 # -- train mode: values and statistics ------------------------------------------------------------
-@pytest.mark.diagnosis("missing_inverse_scaling")
 def test_forward_train_values_are_zero_or_scaled(submission, rng, partial_credit):
-    """In train mode every output is 0 or x / p (relative tolerance 1e-6, float64). Deterministic
-    given the draws. Vanilla dropout (kept units equal x) and p taken as the drop probability with
-    1 / (1 - p) scaling give other ratios and are named."""
-    failures = []
-    for p in SEPARATING_PS:
-        x = nonzero_input(rng, (40, 50))
-        obs = submission.dropout_forward(x, p=p, mode="train", seed=student_seed(rng))
-        ratio = obs.out[kept(obs.out)] / x[kept(obs.out)]
-        if partial_credit.case(np.allclose(ratio, 1 / p, rtol=1e-6, atol=0)):
-            continue
-        if ratio.size and np.allclose(ratio, 1, rtol=1e-6, atol=0):
-            failures.append("missing_inverse_scaling")
-        elif ratio.size and np.allclose(ratio, 1 / (1 - p), rtol=1e-6, atol=0):
-            failures.append("p_as_drop_probability")
-        else:
-            failures.append(None)
-    if failures:
-        if failures[0] is None:
-            assert False, "outputs must be 0 or x / p"
-        raise Misconception(failures[0])
-
-
-def shared_mask(out) -> str | None:
-    """The diagnosis when the keep pattern shows draws shared by rows or columns, else None.
-
-    Used only to explain a failure, never to decide one."""
-    pattern = kept(out)
-    if pattern.ndim == 1:
-        return "mask_shared_across_batch" if np.all(pattern) or not np.any(pattern) else None
-    rows = pattern.reshape(pattern.shape[0], -1)
-    if np.all(rows == rows[:1]):
-        return "mask_shared_across_batch"
-    if np.all(rows == rows[:, :1]):
-        return "mask_shared_across_features"
-    return None
+    """In train mode every output is 0 or x / p (relative tolerance 1e-6), 0 wherever x is 0, and
+    some units are kept and some dropped, for p in SEPARATING_PS on 2-D inputs with zeros (one
+    without, so that a rescaling by the realized fraction shows exactly) and on 3-D and 4-D
+    inputs, with a seed and, for two of the cases, without one. Deterministic given the draws; a correct layer keeps nothing, or drops nothing, among
+    at least 1,000 non-zero units with probability below 0.9^1000 < 1e-45. Vanilla dropout,
+    p taken as the drop probability, low-precision scaling and division by the realized fraction
+    give other factors and are named."""
+    # (p, shape, zeros in x, seeded); the unseeded cases are the path training takes.
+    cases = [(0.7, (40, 50), False, True), (0.2, (40, 50), True, True), (0.9, (40, 50), True, True),
+             (0.7, (10, 12, 15), True, True), (0.2, (4, 6, 8, 10), True, True),
+             (0.7, (40, 50), False, False), (0.2, (40, 50), True, False)]
+    partial_credit.expect(len(cases))
+    problems = []
+    for p, shape, zeros, seeded in cases:
+        x = activation_like(rng, shape) if zeros else nonzero_input(rng, shape)
+        obs = submission.dropout_forward(x, p=p, mode="train", seed=student_seed(rng) if seeded else None)
+        problem = train_output_problem(obs.out, x, p)
+        if not partial_credit.case(problem is None):
+            problems.append(problem)
+    if problems:
+        raise problems[0]
 
 
 def test_forward_keep_fraction(submission, rng, partial_credit):
-    """The fraction of kept units is within t of p, for p in SEPARATING_PS, over n = 20,000 units
-    (a 200 x 100 input).
+    """The number of kept units among n lies in the central interval of Binomial(n, p), for p in
+    SEPARATING_PS, with a seed and without one, on inputs of FRACTION_ROWS[p] x 343 units (n =
+    65,856, 85,064 and 41,160).
 
-    Tolerance: Hoeffding, t = sqrt(ln(2 / d) / (2 n)) with d = 1e-9 / 3 per p (about 0.024), so a
-    correct implementation fails with probability at most 1e-9. Taking p as the drop probability
-    keeps a fraction near 1 - p, at least 0.4 away from p here, which exceeds 2t: such code fails
-    every p with probability at least 1 - 1e-9 (the same bound around 1 - p).
+    Tolerance: the interval is computed from the exact binomial tails so that each of the 6 cases
+    fails a correct layer with probability at most 1e-9 / 6: at most 1e-9 in all. Power: a layer
+    that keeps units with a probability 0.02 or more away from p lands inside the interval with
+    probability below 1e-10 (asserted below for each p), so it fails with probability at least
+    1 - 1e-9; p taken as the drop probability is 0.2 or more away. x is all ones (built in the
+    child, so the large input costs nothing to send): every kept unit shows as a non-zero output.
     """
-    n = 20_000
-    tolerance = fraction_tolerance(n, share(len(SEPARATING_PS)))
-    assert min(abs(1 - 2 * p) for p in SEPARATING_PS) >= 2 * tolerance  # the misconception is caught
+    cases = [(p, seeded) for seeded in (True, False) for p in SEPARATING_PS]
+    partial_credit.expect(len(cases))
     wrong = []
-    for p in SEPARATING_PS:
-        x = nonzero_input(rng, (200, n // 200))
-        obs = submission.dropout_forward(x, p=p, mode="train", seed=student_seed(rng))
-        fraction = kept(obs.out).mean()
-        if not partial_credit.case(abs(fraction - p) <= tolerance):
-            wrong.append((p, fraction, shared_mask(obs.out)))
+    for p, seeded in cases:
+        n = FRACTION_ROWS[p] * FRACTION_WIDTH
+        assert keep_count_power(n, p, share(len(cases))) <= share(1)  # an error of 0.02 is caught
+        lo, hi = binomial_interval(n, p, share(len(cases)))
+        x = np.ones((FRACTION_ROWS[p], FRACTION_WIDTH))
+        obs = submission.dropout_forward_on_ones(x.shape, p=p, seed=student_seed(rng) if seeded else None)
+        count = int(np.sum(kept(obs.out, x)))
+        if not partial_credit.case(lo <= count <= hi):
+            wrong.append((p, seeded, n, count, lo, hi, obs.out, x))
     if wrong:
-        p, fraction, shared = wrong[0]
-        detail = f"with p = {p}, {fraction:.3f} of the units were kept"
-        if shared:
-            raise Misconception(shared, detail)
-        if abs(fraction - (1 - p)) <= tolerance:
+        p, seeded, n, count, lo, hi, out, x = wrong[0]
+        detail = (f"with p = {p} ({'seeded' if seeded else 'no seed'}), {count / n:.4f} of the units were kept; "
+                  f"a correct layer keeps between {lo / n:.4f} and {hi / n:.4f}")
+        problem = exercised(out, x) or shared_mask(out, x)
+        if problem:
+            raise problem
+        drop_lo, drop_hi = binomial_interval(n, 1 - p, share(len(cases)))
+        if drop_lo <= count <= drop_hi:
             raise Misconception("p_as_drop_probability", detail)
-        assert False, detail
+        raise Measured(f"The fraction of kept units was off from p by more than chance allows "
+                       f"(the check catches any keep probability {KEEP_PROBABILITY_RESOLUTION} away from p).", detail)
 
 
 @pytest.mark.diagnosis("missing_inverse_scaling")
 def test_forward_mean_is_preserved(submission, rng, partial_credit):
-    """The mean output equals the mean input within s, for p in SEPARATING_PS, over n = 20,000
-    units (a 200 x 100 input) with x in [1, 2].
+    """The mean output equals the mean input within s, for p in SEPARATING_PS, with a seed and
+    without one, over n = 10,000 units (a 100 x 100 input) with x in [1, 2].
 
     Tolerance: each output lies in [0, x_i / p], so Hoeffding gives s = sqrt(ln(2 / d) *
-    sum((x_i / p)^2) / 2) / n with d = 1e-9 / 3 per p: false failure at most 1e-9. Vanilla dropout
-    has mean p * mean(x), at least 0.1 * mean(x) away, more than 2s for every p here; p taken as the
-    drop probability with 1 / p scaling has mean (1 - p) / p * mean(x), also more than 2s away; so
-    each fails with probability at least 1 - 1e-9.
+    sum((x_i / p)^2) / 2) / n with d = 1e-9 / 6 per case: false failure at most 1e-9. Vanilla
+    dropout has mean p * mean(x), at least 0.1 * mean(x) away, more than 2s for every p here; p
+    taken as the drop probability with 1 / p scaling has mean (1 - p) / p * mean(x), also more than
+    2s away; so each fails with probability at least 1 - 1e-9.
     """
-    n = 20_000
+    cases = [(p, seeded) for seeded in (True, False) for p in SEPARATING_PS]
+    partial_credit.expect(len(cases))
+    n = 10_000
     wrong = []
-    for p in SEPARATING_PS:
-        x = rng.uniform(1.0, 2.0, (200, n // 200))
-        tolerance = hoeffding_tolerance(x / p, share(len(SEPARATING_PS))) / n
+    for p, seeded in cases:
+        x = rng.uniform(1.0, 2.0, (100, n // 100))
+        tolerance = hoeffding_tolerance(x / p, share(len(cases))) / n
         assert min(abs(p - 1), abs((1 - p) / p - 1)) * x.mean() >= 2 * tolerance
-        obs = submission.dropout_forward(x, p=p, mode="train", seed=student_seed(rng))
-        ratio = obs.out.mean() / x.mean()
+        obs = submission.dropout_forward(x, p=p, mode="train", seed=student_seed(rng) if seeded else None)
         if not partial_credit.case(abs(obs.out.mean() - x.mean()) <= tolerance):
-            wrong.append((p, ratio, shared_mask(obs.out)))
+            wrong.append((p, seeded, obs.out.mean() / x.mean(), obs.out, x))
     if wrong:
-        p, ratio, shared = wrong[0]
-        detail = f"with p = {p} the mean output was {ratio:.3f} times the mean input"
-        if shared:
-            raise Misconception(shared, detail)
-        if abs(ratio - p) < abs(ratio - (1 - p) / p):
-            raise Misconception("missing_inverse_scaling", detail)
-        raise Misconception("p_as_drop_probability", detail)
+        p, seeded, ratio, out, x = wrong[0]
+        detail = f"with p = {p} ({'seeded' if seeded else 'no seed'}) the mean output was {ratio:.3f} times the mean input"
+        problem = exercised(out, x) or shared_mask(out, x)
+        if problem:
+            raise problem
+        # What the two misconceptions give, each up to the noise of 10,000 draws (well within 15%).
+        for diagnosis, expected in (("missing_inverse_scaling", p), ("p_as_drop_probability", (1 - p) / p)):
+            if ratio > 0 and abs(np.log(ratio / expected)) < np.log(1.15):
+                raise Misconception(diagnosis, detail)
+        raise Measured("The mean output differed from the mean input by more than chance allows.", detail)
 
 
-@pytest.mark.diagnosis("p_as_drop_probability")
 def test_forward_p_one_keeps_everything(submission, rng):
-    """With p = 1 every unit is kept and unchanged (x / 1 = x). Deterministic: any correct
-    comparison of a uniform draw in [0, 1) with p = 1 keeps the unit."""
-    x = nonzero_input(rng, (30, 40))
+    """With p = 1 every unit is kept and unchanged (x / 1 = x), zeros of x included. Deterministic:
+    any correct comparison of a uniform draw in [0, 1) with p = 1 keeps the unit. A failure is
+    named from what the output shows; where nothing was kept, a call at p = 0.7 tells p taken as
+    the drop probability (keeps about 0.3) from a layer that drops everything."""
+    x = activation_like(rng, (30, 40))
     obs = submission.dropout_forward(x, p=1.0, mode="train", seed=student_seed(rng))
-    assert np.allclose(obs.out, x, rtol=1e-12, atol=0)
+    if np.allclose(obs.out, x, rtol=1e-12, atol=0):
+        return
+    if not np.any(kept(obs.out, x)):
+        # Keeping nothing at p = 1 is what p taken as the drop probability does, and also what a
+        # layer that drops everything does: a call at p = 0.7 tells them apart.
+        x7 = nonzero_input(rng, (30, 40))
+        problem = exercised(submission.dropout_forward(x7, p=0.7, mode="train", seed=student_seed(rng)).out, x7)
+        raise problem or Misconception("p_as_drop_probability", "with p = 1 no unit was kept")
+    lost = int(np.sum((obs.out == 0) & (x != 0)))
+    raise Measured("With p = 1 the output differed from x.",
+                   f"{lost} units were dropped" if lost else "kept units were rescaled")
 
 
 # -- train mode: shapes, dtypes, inputs -----------------------------------------------------------
-def scale_of_kept(obs, x) -> float | None:
-    """The common factor out / x of the kept units, or None if there is none (or nothing kept)."""
-    ratio = obs.out[kept(obs.out)] / x[kept(obs.out)]
-    return float(ratio[0]) if ratio.size and np.allclose(ratio, ratio[0], rtol=1e-6, atol=0) else None
-
-
 @pytest.mark.diagnosis("only_2d_inputs")
 def test_forward_handles_any_shape(submission, rng):
-    """Inputs with 1, 3 and 4 dimensions work as a 2-D one does: an output of x's shape whose kept
-    units are scaled by the same factor as in 2-D. (Whether that factor is right is another
-    check's business, so that one mistake is not charged twice.) Deterministic given the draws;
-    for p = 0.7 and at least 50 units, keeping nothing has probability at most 0.3^50 < 1e-26."""
+    """Inputs with 1, 3 and 4 dimensions work as a 2-D one does: an output of x's shape, some units
+    kept and some dropped, the kept ones scaled by the same factor as in 2-D. (Whether that factor
+    is right is another check's business, so that one mistake is not charged twice.) For p = 0.7
+    and at least 64 units, a correct layer keeps all or none with probability below 2 * 0.7^64 <
+    1e-9."""
     p = 0.7
-    x2 = nonzero_input(rng, (5, 10))
-    scale = scale_of_kept(submission.dropout_forward(x2, p=p, mode="train", seed=student_seed(rng)), x2)
-    for shape in ((50,), (4, 5, 6), (3, 4, 5, 6)):
+    x2 = nonzero_input(rng, (8, 10))
+    out2 = submission.dropout_forward(x2, p=p, mode="train", seed=student_seed(rng)).out
+    problem = exercised(out2, x2)
+    if problem:
+        raise problem
+    scale = scale_of_kept(out2, x2)
+    for shape in ((64,), (4, 5, 6), (3, 4, 5, 6)):
         x = nonzero_input(rng, shape)
         try:
             obs = submission.dropout_forward(x, p=p, mode="train", seed=student_seed(rng))
@@ -187,36 +191,73 @@ def test_forward_handles_any_shape(submission, rng):
             if failure.kind == "crash":
                 raise Misconception("only_2d_inputs", f"a {len(shape)}-D input failed: {failure.message}") from None
             raise
-        if scale is not None and scale_of_kept(obs, x) != pytest.approx(scale, rel=1e-6):
-            raise Misconception(shared_mask(obs.out) or "only_2d_inputs")
+        problem = exercised(obs.out, x)
+        if problem:
+            raise Misconception(problem.diagnosis_id, f"for a {len(shape)}-D input")
+        if scale is not None and scale_of_kept(obs.out, x) != pytest.approx(scale, rel=1e-6):
+            raise Measured("Kept units of an input with other than two dimensions were scaled differently "
+                           "from those of a 2-D input.", f"for a {len(shape)}-D input")
 
 
 @pytest.mark.diagnosis("dtype_changed")
 def test_forward_keeps_dtype(submission, rng):
     """The train-mode output has x's dtype, float32 and float64 alike. Deterministic."""
     for dtype in (np.float32, np.float64):
-        x = nonzero_input(rng, (12, 10), dtype)
+        x = activation_like(rng, (12, 10), dtype)
         obs = submission.dropout_forward(x, p=0.6, mode="train", seed=student_seed(rng))
         assert obs.out.dtype == dtype
 
 
 @pytest.mark.diagnosis("input_mutated")
 def test_forward_does_not_change_x(submission, rng):
-    """Train mode leaves the caller's x as it was. Deterministic."""
-    for dtype in (np.float64, np.float32):
-        obs = submission.dropout_forward(nonzero_input(rng, (20, 30), dtype), p=0.5, mode="train", seed=student_seed(rng))
+    """Train and test mode leave the caller's x as it was: the parent compares the x the child
+    holds after the call with the x it sent. Deterministic."""
+    for dtype, mode in ((np.float64, "train"), (np.float32, "train"), (np.float64, "test")):
+        x = activation_like(rng, (20, 30), dtype)
+        obs = submission.dropout_forward(x, p=0.5, mode=mode, seed=student_seed(rng), return_x=True)
         assert not obs.x_mutated
+
+
+def test_forward_leaves_dropout_param_unchanged(submission, rng):
+    """Called the way FullyConnectedNet calls it (one dropout_param dict for every layer and every
+    call, whose mode the network switches between calls), dropout_forward leaves the dict exactly
+    as it was after every call, and a later train-mode call with the same seed gives the same
+    output as the first. Deterministic for a layer that seeds numpy's generator from the dict on
+    every call."""
+    seed = student_seed(rng)
+    x1, x2 = activation_like(rng, (8, 30)), activation_like(rng, (8, 25))
+    param = {"mode": "train", "p": 0.6, "seed": seed}
+    steps = [(x1, {}), (x2, {}), (x1, {"mode": "test"}), (x1, {"mode": "train"})]
+    calls = submission.dropout_forward_sequence(param, steps)
+    expected = dict(param)
+    for number, ((_, update), obs) in enumerate(zip(steps, calls), start=1):
+        expected.update(update)
+        if obs.param_changed:
+            changes = sorted(set(obs.param_after) ^ set(expected)
+                             | {key for key in expected if key in obs.param_after and obs.param_after[key] != expected[key]})
+            raise Misconception("dropout_param_changed", f"after call {number}, entries changed: {', '.join(changes)}")
+    problem = exercised(calls[0].out, x1)
+    if problem:
+        raise problem
+    if not np.array_equal(calls[0].out, calls[3].out):
+        raise Measured("Called again with the same dict, as the network calls every layer, the same seed gave "
+                       "a different output than on the first call.")
 
 
 # -- randomness -----------------------------------------------------------------------------------
 @pytest.mark.diagnosis("seed_ignored")
 def test_forward_same_seed_same_output(submission, rng):
-    """Two train-mode calls with the same seed give the same output. Deterministic for code that
-    seeds numpy's global generator with dropout_param['seed'] and draws from it."""
-    x = nonzero_input(rng, (30, 40))
+    """Two train-mode calls with the same seed give the same output, in which some units are kept
+    and some dropped. Deterministic for code that seeds numpy's global generator with
+    dropout_param['seed'] and draws from it; for p = 0.7 and 840 non-zero units a correct layer
+    keeps all or none with probability below 1e-100."""
+    x = activation_like(rng, (30, 40))
     seed = student_seed(rng)
     first = submission.dropout_forward(x, p=0.7, mode="train", seed=seed)
     second = submission.dropout_forward(x, p=0.7, mode="train", seed=seed)
+    problem = exercised(first.out, x)
+    if problem:
+        raise problem
     assert np.array_equal(first.out, second.out)
 
 
@@ -231,7 +272,10 @@ def test_forward_different_seeds_differ(submission, rng):
     second_seed = (first_seed + 1 + int(rng.integers(0, 1000))) % (2**31 - 1)
     first = submission.dropout_forward(x, p=0.7, mode="train", seed=first_seed)
     second = submission.dropout_forward(x, p=0.7, mode="train", seed=second_seed)
-    assert not np.array_equal(kept(first.out), kept(second.out))
+    problem = exercised(first.out, x)
+    if problem:
+        raise problem
+    assert not np.array_equal(kept(first.out, x), kept(second.out, x))
 
 
 
