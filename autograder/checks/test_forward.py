@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 
 from autograder.checks.bounds import (
-    KEEP_PROBABILITY_RESOLUTION, binomial_interval, equal_masks_probability, hoeffding_tolerance,
-    keep_count_power, narrow_range_probability, share,
+    KEEP_PROBABILITY_RESOLUTION, binomial_interval, binomial_pmf, equal_masks_probability, hoeffding_tolerance,
+    keep_count_power, share,
 )
 from autograder.checks.evidence import (
-    activation_like, axis_sharing, exercised, kept, nonzero_input, scale_of_kept, shared_mask, student_seed,
-    train_output_problem,
+    activation_like, exercised, kept, nonzero_input, scale_of_kept, shared_mask, student_seed, train_output_problem,
 )
 from autograder.diagnoses import Measured, Misconception
 from autograder.observations import StudentFailure
@@ -30,7 +29,6 @@ SEPARATING_PS = (0.2, 0.7, 0.9)
 # (in steps of 8, with a margin at 0.7) for which the keep-fraction check's power holds.
 FRACTION_WIDTH = 343
 FRACTION_ROWS = {0.2: 192, 0.7: 248, 0.9: 120}
-SPREAD_ROWS = 64  # rows whose kept counts must spread (test_forward_draws_per_element)
 
 
 # -- test mode ------------------------------------------------------------------------------------
@@ -301,6 +299,28 @@ def test_forward_unseeded_calls_differ(submission, rng):
             assert not np.array_equal(masks[i], masks[j])
 
 
+def axis_sharing(out, x) -> Misconception | None:
+    """The misconception when the keep pattern of an input without zeros is constant along an
+    axis: along the first, every example got the same pattern; along another, one draw served a
+    whole row, channel or the like."""
+    pattern = kept(out, x)
+    for axis in range(pattern.ndim):
+        if np.all(pattern == np.take(pattern, [0], axis=axis)):
+            if axis == 0:
+                return Misconception("mask_shared_across_batch", f"in a {pattern.ndim}-D input")
+            return Misconception("mask_shared_along_axis", f"in a {pattern.ndim}-D input, along axis {axis}")
+    return None
+
+
+def narrow_range_probability(width: int, p: float, rows: int, spread: int) -> float:
+    """An upper bound on the chance that ``rows`` independent Binomial(width, p) counts all lie in
+    some window of ``spread`` consecutive values: (width + 1) windows, each holding all the rows
+    with probability (largest window mass)^rows."""
+    pmf = binomial_pmf(width, p)
+    window = max(float(np.sum(pmf[k:k + spread])) for k in range(width + 1))
+    return (width + 1) * window**rows
+
+
 def test_forward_draws_per_element(submission, rng):
     """Every element gets its own, independent draw:
     - in a 40 x 50 input with p = 0.6, not all rows share one keep pattern (one mask for the batch)
@@ -324,8 +344,9 @@ def test_forward_draws_per_element(submission, rng):
     problem = exercised(out4, x4) or axis_sharing(out4, x4)
     if problem:
         raise problem
-    assert narrow_range_probability(FRACTION_WIDTH, 0.7, SPREAD_ROWS, 3) <= share(1)
-    x = np.ones((SPREAD_ROWS, FRACTION_WIDTH))
+    spread_rows = 64
+    assert narrow_range_probability(FRACTION_WIDTH, 0.7, spread_rows, 3) <= share(1)
+    x = np.ones((spread_rows, FRACTION_WIDTH))
     out = submission.dropout_forward_on_ones(x.shape, p=0.7, seed=student_seed(rng)).out
     counts = np.sum(kept(out, x), axis=1)
     if counts.max() - counts.min() < 3:

@@ -77,12 +77,3 @@ def keep_count_power(n: int, p: float, probability: float) -> float:
     interval = binomial_interval(n, p, probability)
     return max(binomial_miss(n, q, interval) for q in (p - KEEP_PROBABILITY_RESOLUTION, p + KEEP_PROBABILITY_RESOLUTION)
                if 0 < q < 1)
-
-
-def narrow_range_probability(width: int, p: float, rows: int, spread: int) -> float:
-    """An upper bound on the chance that ``rows`` independent Binomial(width, p) counts all lie in
-    some window of ``spread`` consecutive values: (width + 1) windows, each holding all the rows
-    with probability (largest window mass)^rows."""
-    pmf = binomial_pmf(width, p)
-    window = max(float(np.sum(pmf[k:k + spread])) for k in range(width + 1))
-    return (width + 1) * window**rows

@@ -103,16 +103,3 @@ def shared_mask(out, x) -> Misconception | None:
     if np.all(rows == rows[:, :1]):
         return Misconception("mask_shared_across_features")
     return None
-
-
-def axis_sharing(out, x) -> Misconception | None:
-    """The misconception when the keep pattern of an input without zeros is constant along an
-    axis: along the first, every example got the same pattern; along another, one draw served a
-    whole row, channel or the like."""
-    pattern = kept(out, x)
-    for axis in range(pattern.ndim):
-        if np.all(pattern == np.take(pattern, [0], axis=axis)):
-            if axis == 0:
-                return Misconception("mask_shared_across_batch", f"in a {pattern.ndim}-D input")
-            return Misconception("mask_shared_along_axis", f"in a {pattern.ndim}-D input, along axis {axis}")
-    return None
