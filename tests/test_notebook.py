@@ -77,3 +77,30 @@ def test_assignment_notebook_stops_at_the_first_todo_with_a_clear_message(tmp_pa
     notebook = nbformat.read(out, as_version=4)
     text = stream_text(notebook)
     assert "X_train  (200, 64)" in text
+
+
+def test_notebook_text_states_the_error_sizes_the_reference_prints(executed_solution):
+    """The text before the network's gradient check gives the size the reference really prints."""
+    notebook = executed_solution[0]
+    text = stream_text(notebook)
+    first_w2 = float(re.search(r"W2 relative error: (\S+)", text).group(1))  # keep ratio 1 comes first
+    assert f"{first_w2:.0e}" == "2e-05"
+    markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    assert "`2e-05` for `W2` at keep ratio 1" in markdown
+    assert max(float(v) for v in re.findall(r"relative error: (\S+)", text)) < 1e-4  # "below 1e-4"
+
+
+def test_colab_cell_comes_first_and_does_nothing_elsewhere(executed_solution):
+    notebook = executed_solution[0]
+    first = notebook.cells[0]
+    assert first.cell_type == "code" and "optional" in first.metadata.get("tags", [])
+    assert "google.colab" in first.source and "drive.mount" in first.source
+    assert first.outputs == []  # ran, printed nothing, changed nothing the next cells use
+
+
+def test_student_notebook_names_no_kit_only_path():
+    notebook = nbformat.read(ASSIGNMENT_DIR / NOTEBOOK_NAME, as_version=4)
+    text = "\n".join(cell.source for cell in notebook.cells)
+    for kit_only in ("get_datasets.sh", "autograder", ".venv", "solution/", "assignment/"):
+        assert kit_only not in text, kit_only
+    assert "python -m dropout_lab_check check" in text and "python -m dropout_lab_check collect" in text

@@ -126,7 +126,9 @@ class Child:
         with open(self.output_path, "ab") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-u", "-m", f"{PACKAGE}.driver", str(self.tree)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=output, cwd=str(self.tree),
+                # Not in the tree, as in the grader: relative paths of compiled frames (numpy's .pyx)
+                # must not look like the student's files.
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=output, cwd=str(self.workdir),
                 env=_child_environment(), preexec_fn=_limit_resources(self.limits),
             )
         self._replies = queue.Queue()
@@ -179,17 +181,18 @@ class Child:
         process, self.process = self.process, None
         if process is None:
             return
-        for stream in (process.stdin, process.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        # Kill first: closing the reply pipe while the reader thread waits on it would block until
+        # the child ends by itself.
         if process.poll() is None:
             process.kill()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        try:
+            process.stdin.close()
+        except OSError:
+            pass  # the child is gone: nothing left to flush
 
     def output(self) -> str:
         """The child's own prints so far, truncated."""
