@@ -83,7 +83,7 @@ WHEELHOUSE = Path(os.environ.get("DROPOUT_LAB_WHEELHOUSE", Path.home() / ".cache
 
 
 def pip(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(python), "-m", "pip", *args, "--disable-pip-version-check", "-q"],
+    return subprocess.run([str(python), "-m", "pip", *args, "--disable-pip-version-check"],
                           capture_output=True, text=True, timeout=1800, cwd=cwd, env=student_environment())
 
 
@@ -94,16 +94,16 @@ def student_python(release_dir, tmp_path_factory) -> str:
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, timeout=300, env=student_environment())
     python = env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     requirements = str(release_dir / "requirements.txt")
-    install = ("install", "--no-compile", "--no-index", "--find-links", str(WHEELHOUSE), "-r", requirements)
+    install = ("install", "-q", "--no-compile", "--no-index", "--find-links", str(WHEELHOUSE), "-r", requirements)
     installed = pip(python, *install, cwd=release_dir) if WHEELHOUSE.is_dir() else None
     if installed is None or installed.returncode != 0:
         WHEELHOUSE.mkdir(parents=True, exist_ok=True)
-        downloaded = pip(python, "download", "--dest", str(WHEELHOUSE), "-r", requirements, cwd=release_dir)
+        downloaded = pip(python, "download", "-q", "--dest", str(WHEELHOUSE), "-r", requirements, cwd=release_dir)
         assert downloaded.returncode == 0, downloaded.stderr[-4000:]
         installed = pip(python, *install, cwd=release_dir)
     assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-4000:]
     listed = pip(python, "list", "--format", "json", cwd=release_dir)
-    names = {package["name"].lower() for package in json.loads(listed.stdout)}
+    names = {package["name"].lower() for package in json.loads(listed.stdout.strip().splitlines()[-1])}
     assert {"numpy", "pytest", "jupyterlab", "scikit-learn", "matplotlib"} <= names
     kit = subprocess.run([str(python), "-c", "import autograder"], capture_output=True, text=True, timeout=120,
                          cwd=env, env=student_environment())
@@ -114,8 +114,11 @@ def student_python(release_dir, tmp_path_factory) -> str:
 def run_notebooks(python: str, jobs: list[dict], where: Path) -> list[str | None]:
     runner = where / "run_notebooks.py"
     runner.write_text(RUNNER, encoding="utf-8")
+    # Two kernels share the machine's cores: one BLAS thread each keeps them from fighting over them.
+    environment = student_environment() | {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                                    "MKL_NUM_THREADS")}
     result = subprocess.run([python, str(runner), json.dumps(jobs)], capture_output=True, text=True,
-                            timeout=3600, cwd=where, env=student_environment())
+                            timeout=3600, cwd=where, env=environment)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
