@@ -131,8 +131,7 @@ class AffineCall:
     """One affine_forward call made inside the student's FullyConnectedNet.loss."""
 
     w_shape: tuple
-    input: np.ndarray  # flattened to (N, D)
-    output: np.ndarray
+    input: np.ndarray  # flattened to (N, D); the output is input @ W + b (the layer is the given one)
 
 
 @dataclass(frozen=True)
@@ -201,7 +200,7 @@ def _affine_calls(value, what: str) -> tuple[AffineCall, ...]:
         shape = record.get("w_shape")
         if not isinstance(shape, list) or not all(isinstance(size, int) for size in shape):
             raise _malformed(f"{what} w_shape")
-        calls.append(AffineCall(tuple(shape), _array(record.get("input"), what), _array(record.get("output"), what)))
+        calls.append(AffineCall(tuple(shape), _array(record.get("input"), what)))
     return tuple(calls)
 
 
@@ -264,11 +263,11 @@ class Submission:
         return _forward_observation(reply, x, param, return_x)
 
     def dropout_forward_on_ones(self, shape, p: float, seed: int | None = None) -> ForwardObservation:
-        """A train-mode call on x = ones(shape), float64, which the child builds itself: a large
+        """A train-mode call on x = ones(shape), float32, which the child builds itself: a large
         input for the statistical checks that costs nothing to send."""
         param = {"p": p, "mode": "train"} if seed is None else {"p": p, "mode": "train", "seed": seed}
         reply = _record(self._child.call("forward", x=None, param=param, return_x=False, fill=[1.0, list(shape)]), "reply")
-        return _forward_observation(reply, np.ones(shape), param, return_x=False)
+        return _forward_observation(reply, np.ones(shape, dtype=np.float32), param, return_x=False)
 
     def dropout_forward_sequence(self, param: dict, steps: list[tuple[np.ndarray, dict]]) -> list[ForwardObservation]:
         """Calls with ONE dropout_param dict, as FullyConnectedNet makes them: before each call the
@@ -314,13 +313,13 @@ class Submission:
         ``batches`` are (X, y, seed): each batch's loss() calls run with that seed in the network's
         dropout_param (None: the network's own)."""
         directions = tuple(directions)
-        perturbed = [{name: value + sign * step * direction[name] for name, value in params.items()}
-                     for direction in directions for sign in (1, -1)]
+        flat = np.array([np.concatenate([direction[name].ravel() for name in params]) for direction in directions])
+        flat = flat.reshape(len(directions), sum(value.size for value in params.values()))
         reply = _record(self._child.call(
             "fc_run", hidden_dims=list(hidden_dims), num_classes=num_classes, keep_ratio=keep_ratio,
             net_seed=net_seed, reg=reg, params=params,
             batches=[{"X": X, "y": y, "seed": seed} for X, y, seed in batches],
-            perturbed=perturbed, test_X=test_X,
+            directions=flat, step=step, test_X=test_X,
         ), "reply")
         replies = _records(reply.get("batches"), "batches")
         if len(replies) != len(batches):

@@ -88,12 +88,13 @@ def _forward_reply(x, out, cache, return_x):
 
 def op_forward(x, param, return_x=True, fill=None):
     """One dropout_forward call with a dict holding ``param``: what it returned, x as it is after
-    the call and the dict as it is after the call. ``fill`` = [value, shape] builds a constant x
-    here instead of receiving one: the large statistical inputs need not cross the pipe."""
+    the call and the dict as it is after the call. ``fill`` = [value, shape] builds a constant
+    float32 x here instead of receiving one: the large statistical inputs need not cross the pipe,
+    and their outputs cross at half the size."""
     from nnlab import layers
 
     if fill is not None:
-        x = np.full(tuple(fill[1]), float(fill[0]))
+        x = np.full(tuple(fill[1]), float(fill[0]), dtype=np.float32)
     dropout_param = dict(param)
     out, cache = layers.dropout_forward(x, dropout_param)
     reply = _forward_reply(x, out, cache, return_x)
@@ -183,10 +184,10 @@ class NetworkTrace:
         def affine_forward(x, w, b):
             out, cache = original(x, w, b)
             if self.current is not None:
+                # The input only: the layer is the given one, so the parent computes its output.
                 self.current["affine"].append({
                     "w_shape": list(np.shape(w)),
                     "input": np.array(x, dtype=np.float64).reshape(np.shape(x)[0], -1),
-                    "output": np.array(out, dtype=np.float64),
                 })
             return out, cache
         return affine_forward
@@ -238,10 +239,22 @@ class NetworkTrace:
             for module, name, original in reversed(saved):
                 setattr(module, name, original)
 
-def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, batches, perturbed, test_X):
+def _moved_weights(params, directions, step):
+    """The weights moved by +step and -step along each direction; a direction is one flat array
+    over all the weights, in the order of ``params``."""
+    ends = np.cumsum([value.size for value in params.values()])[:-1]
+    moved = []
+    for direction in directions:
+        parts = dict(zip(params, np.split(direction, ends)))
+        for sign in (1, -1):
+            moved.append({name: value + sign * step * parts[name].reshape(value.shape) for name, value in params.items()})
+    return moved
+
+def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, batches, directions, step, test_X):
     """The student's FullyConnectedNet on the parent's weights. For each batch in turn: a train-mode
     loss call (loss, gradients, what the trace saw), a second call with the same weights (do the
-    masks repeat?), and the loss with each of the parent's ``perturbed`` weight sets. Then test-mode
+    masks repeat?), and the loss with the weights moved by +/- step along each of the parent's
+    ``directions`` (the parent takes the differences). Then test-mode
     scores for ``test_X``."""
     from nnlab.classifiers import fc_net
 
@@ -255,6 +268,7 @@ def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, batch
         for name, value in values.items():
             np.copyto(net.params[name], value)
 
+    perturbed = _moved_weights(params, directions, step)
     trace = NetworkTrace()
     replies = []
     with trace.installed():

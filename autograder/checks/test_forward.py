@@ -9,6 +9,8 @@ unseeded one that training uses.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -98,7 +100,7 @@ def test_forward_keep_fraction(submission, rng, partial_credit):
         n = FRACTION_ROWS[p] * FRACTION_WIDTH
         assert keep_count_power(n, p, share(len(cases))) <= share(1)  # an error of 0.02 is caught
         lo, hi = binomial_interval(n, p, share(len(cases)))
-        x = np.ones((FRACTION_ROWS[p], FRACTION_WIDTH))
+        x = np.ones((FRACTION_ROWS[p], FRACTION_WIDTH), dtype=np.float32)
         obs = submission.dropout_forward_on_ones(x.shape, p=p, seed=student_seed(rng) if seeded else None)
         count = int(np.sum(kept(obs.out, x)))
         if not partial_credit.case(lo <= count <= hi):
@@ -312,6 +314,7 @@ def axis_sharing(out, x) -> Misconception | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
 def narrow_range_probability(width: int, p: float, rows: int, spread: int) -> float:
     """An upper bound on the chance that ``rows`` independent Binomial(width, p) counts all lie in
     some window of ``spread`` consecutive values: (width + 1) windows, each holding all the rows
@@ -346,7 +349,7 @@ def test_forward_draws_per_element(submission, rng):
         raise problem
     spread_rows = 64
     assert narrow_range_probability(FRACTION_WIDTH, 0.7, spread_rows, 3) <= share(1)
-    x = np.ones((spread_rows, FRACTION_WIDTH))
+    x = np.ones((spread_rows, FRACTION_WIDTH), dtype=np.float32)
     out = submission.dropout_forward_on_ones(x.shape, p=0.7, seed=student_seed(rng)).out
     counts = np.sum(kept(out, x), axis=1)
     if counts.max() - counts.min() < 3:

@@ -88,6 +88,11 @@ def clean_scores(X, params):
     return activation @ params[f"W{layers}"] + params[f"b{layers}"]
 
 
+def affine_output(call, params, layer):
+    """What the given affine_forward returned for layer ``layer`` (1-based), from its recorded input."""
+    return call.affine[layer - 1].input @ params[f"W{layer}"] + params[f"b{layer}"]
+
+
 def factors(call, params):
     """What the network multiplied each unit by on its way into each affine layer: entry 0 for the
     input data, entry l for hidden layer l's ReLU output. Raises fc_layers_not_observed when the
@@ -99,7 +104,7 @@ def factors(call, params):
         raise Misconception("fc_layers_not_observed", f"affine layers seen, in order: {order}")
     result = [call.affine[0].input / call.X.reshape(len(call.X), -1)]
     for layer in range(1, layers):
-        relu = np.maximum(call.affine[layer - 1].output, 0)
+        relu = np.maximum(affine_output(call, params, layer), 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             result.append(np.where(relu > 0, call.affine[layer].input / np.where(relu > 0, relu, 1), np.nan))
     return result
@@ -128,7 +133,7 @@ def scaling_problem(factor, p, where) -> Misconception | None:
 
 def loss_problem(call, params) -> Misconception | None:
     """None when the loss is the softmax loss of the last affine layer's output plus the L2 term."""
-    scores = call.affine[-1].output
+    scores = affine_output(call, params, len(params) // 2)
     if np.isclose(call.loss, regularized_loss(scores, call.y, params), rtol=1e-9, atol=1e-12):
         return None
     if any(dropout.drops and dropout.shape == scores.shape for dropout in call.dropout):

@@ -9,6 +9,8 @@ unseeded one that training uses.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -93,7 +95,7 @@ def test_forward_keep_fraction(submission, rng, partial_credit):
         n = FRACTION_ROWS[p] * FRACTION_WIDTH
         assert keep_count_power(n, p, share(len(cases))) <= share(1)  # an error of 0.02 is caught
         lo, hi = binomial_interval(n, p, share(len(cases)))
-        x = np.ones((FRACTION_ROWS[p], FRACTION_WIDTH))
+        x = np.ones((FRACTION_ROWS[p], FRACTION_WIDTH), dtype=np.float32)
         obs = submission.dropout_forward_on_ones(x.shape, p=p, seed=student_seed(rng) if seeded else None)
         count = int(np.sum(kept(obs.out, x)))
         if not partial_credit.case(lo <= count <= hi):
