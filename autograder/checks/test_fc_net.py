@@ -193,7 +193,10 @@ def gradient_problem(obs, call, index) -> Misconception:
     if any(not backward.same_call for backward in call.backward if backward.ours):
         return Misconception("fc_stale_caches")
     drops = [dropout for dropout in call.dropout if dropout.drops]
-    if len(call.backward) < len(drops) or any(not backward.ours for backward in call.backward):
+    if any(not backward.ours for backward in call.backward):
+        return Measured("The network's backward pass gave dropout_backward something other than a cache "
+                        "its forward pass got from dropout_forward.")
+    if len(call.backward) < len(drops):
         return Misconception("fc_backward_skips_dropout")
     if not masks_repeat(call):
         return Misconception("fc_seed_lost", "two loss() calls of one seeded network dropped different units")

@@ -167,8 +167,13 @@ def test_forward_p_one_keeps_everything(submission, rng):
         # Keeping nothing at p = 1 is what p taken as the drop probability does, and also what a
         # layer that drops everything does: a call at p = 0.7 tells them apart.
         x7 = nonzero_input(rng, (30, 40))
-        problem = exercised(submission.dropout_forward(x7, p=0.7, mode="train", seed=student_seed(rng)).out, x7)
-        raise problem or Misconception("p_as_drop_probability", "with p = 1 no unit was kept")
+        out7 = submission.dropout_forward(x7, p=0.7, mode="train", seed=student_seed(rng)).out
+        problem = exercised(out7, x7)
+        if problem:
+            raise problem
+        if np.mean(kept(out7, x7)) < 0.5:  # about 0.3 kept at p = 0.7: the drop probability
+            raise Misconception("p_as_drop_probability", "with p = 1 no unit was kept")
+        raise Measured("With p = 1 no unit was kept, though with p = 0.7 about 0.7 of them were.")
     lost = int(np.sum((obs.out == 0) & (x != 0)))
     raise Measured("With p = 1 the output differed from x.",
                    f"{lost} units were dropped" if lost else "kept units were rescaled")

@@ -50,6 +50,9 @@ def exercised(out, x) -> Misconception | None:
     if not np.any(kept(out, x)):
         return Misconception("drops_everything")
     if not np.any(dropped(out, x)):
+        if scale_of_kept(out, x) is None:  # not a dropout that kept everything: something else
+            return Measured("In train mode no output was 0, and the outputs were not x times one factor: "
+                            "dropout either zeroes a unit or keeps it as x / p.")
         return Misconception("keeps_everything")
     return None
 
