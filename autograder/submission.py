@@ -130,7 +130,10 @@ def prepare(path: Path, workdir: Path, pristine: Path = ASSIGNMENT_DIR) -> Prepa
         raise FileNotFoundError(f"{pristine} has no {GRADED_FILES[0]}: run `python -m autograder release`")
     found = read_graded_files(path)
     tree = Path(workdir) / "tree"
-    shutil.copytree(pristine, tree, ignore=IGNORED, copy_function=shutil.copyfile)  # contents only
+    # The library only: the release's notebook, README and student checker (which holds a correct
+    # dropout for its network checks) have no business in the sandbox.
+    library = Path(GRADED_FILES[0]).parts[0]
+    shutil.copytree(pristine / library, tree / library, ignore=IGNORED, copy_function=shutil.copyfile)  # contents only
     for graded, content in found.items():
         (tree / graded).write_bytes(content)
     missing = [graded for graded in GRADED_FILES if graded not in found]

@@ -62,3 +62,14 @@ def test_a_crash_pays_no_more_than_a_wrong_answer_in_the_same_case(tmp_path):
     assert keep.score == pytest.approx(round(keep.max_score * 2 / 6, 2))
     for name in ("forward_keep_fraction", "forward_train_values_are_zero_or_scaled"):
         assert crash[name].score <= wrong[name].score < wrong[name].max_score, name
+
+
+def test_the_sandboxed_tree_holds_the_library_only(tmp_path):
+    """The release ships a student checker with a correct dropout inside (for its network checks):
+    a submission's private tree must not offer it to the student's code."""
+    from autograder.paths import ASSIGNMENT_DIR
+    from autograder.submission import prepare
+
+    assert (ASSIGNMENT_DIR / "dropout_lab_check").is_dir()
+    tree = prepare(write_submission(BANK["right_reference"], tmp_path / "s"), tmp_path / "work").tree
+    assert sorted(path.name for path in tree.iterdir()) == ["nnlab"]
