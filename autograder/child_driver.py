@@ -183,6 +183,47 @@ def _replace_everywhere(modules, original, replacement, saved):
                 setattr(module, name, replacement)
 
 
+class CorrectDropout:
+    """A correct inverted dropout, put in place of the student's dropout functions while their
+    network runs, so that a bug of the student's own layer never costs network points."""
+
+    def __init__(self, student_forward, student_backward):
+        pass  # the student's functions are not used
+
+    def forward(self, x, dropout_param, p, mode):
+        """(out, what backward needs)."""
+        if mode != "train":
+            return x, None
+        if "seed" in dropout_param:
+            np.random.seed(dropout_param["seed"])
+        mask = (np.random.rand(*np.shape(x)) < p) / p
+        return x * mask, mask
+
+    def backward(self, dout, mask):
+        if mask is None or np.shape(mask) != np.shape(dout):  # a stale cache: the parent is told
+            return dout
+        return dout * mask
+
+
+class StudentsDropout:
+    """The student's own dropout functions, traced as they are. The student checker runs the network
+    checks on them (``release`` sets NETWORK_DROPOUT to this class there), because a release must not
+    ship a correct dropout: its network results then include the layer's own mistakes."""
+
+    def __init__(self, student_forward, student_backward):
+        self.student_forward, self.student_backward = student_forward, student_backward
+
+    def forward(self, x, dropout_param, p, mode):
+        return self.student_forward(x, dropout_param)
+
+    def backward(self, dout, cache):
+        return self.student_backward(dout, cache)
+
+
+# The dropout that the student's network runs on while the network checks observe it.
+NETWORK_DROPOUT = CorrectDropout
+
+
 class NetworkTrace:
     """What the student's FullyConnectedNet does inside loss(), seen at the boundaries of the given
     code, whatever form the student's dropout lines take.
@@ -191,12 +232,14 @@ class NetworkTrace:
       affine_relu_forward or directly): between two affine layers the parent sees exactly what the
       network did to the activations, which is how it judges the network's dropout.
     - dropout_forward and dropout_backward, under any name the student's module binds them to and as
-      used by nnlab.layers.Dropout, are replaced by a correct inverted dropout that records its
-      calls, so that a bug of the student's own layer never costs network points. Dropout written
-      inline is the student's own, and is judged by the same boundary records.
+      used by nnlab.layers.Dropout, are replaced by NETWORK_DROPOUT (in the grader a correct
+      inverted dropout, so that a bug of the student's own layer never costs network points), and
+      their calls recorded. Dropout written inline is the student's own, and is judged by the same
+      boundary records.
     """
 
     def __init__(self):
+        self.layer = None  # the NETWORK_DROPOUT in use, made when the trace is installed
         self.loss_call = -1
         self.current = None  # what the current loss call did, when it is recorded
 
@@ -223,18 +266,13 @@ class NetworkTrace:
             raise ValueError(f"dropout_param['mode'] must be 'train' or 'test'; got {mode!r}")
         if mode == "train" and (isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 < p <= 1):
             raise ValueError(f"dropout_param['p'] must be the probability of KEEPING a unit, in (0, 1]; got {p!r}")
-        mask, out = None, x
-        if mode == "train":
-            if "seed" in param:
-                np.random.seed(param["seed"])
-            mask = (np.random.rand(*np.shape(x)) < p) / p
-            out = x * mask
+        out, inner = self.layer.forward(x, dropout_param, p, mode)
         if self.current is not None:
             self.current["dropout"].append({
                 "mode": _plain(mode), "p": _plain(p), "has_seed": "seed" in param, "seed": _plain(param.get("seed")),
                 "shape": [int(size) for size in np.shape(x)],
             })
-        cache = TracedCache((dropout_param, mask))
+        cache = TracedCache((dropout_param, inner))
         cache.loss_call = self.loss_call
         return out, cache
 
@@ -242,10 +280,7 @@ class NetworkTrace:
         ours = isinstance(cache, TracedCache)
         if self.current is not None:
             self.current["backward"].append({"ours": ours, "same_call": ours and cache.loss_call == self.loss_call})
-        mask = cache[1] if ours else None
-        if mask is None or np.shape(mask) != np.shape(dout):  # a stale cache: the parent is told above
-            return dout
-        return dout * mask
+        return self.layer.backward(dout, cache[1]) if ours else dout
 
     @contextlib.contextmanager
     def installed(self):
@@ -253,6 +288,7 @@ class NetworkTrace:
         from nnlab.classifiers import fc_net
 
         modules = (fc_net, layer_utils, layers)
+        self.layer = NETWORK_DROPOUT(layers.dropout_forward, layers.dropout_backward)
         saved = []
         _replace_everywhere(modules, layers.affine_forward, self.affine(layers.affine_forward), saved)
         _replace_everywhere(modules, layers.dropout_forward, self.dropout_forward, saved)

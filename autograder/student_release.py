@@ -211,10 +211,19 @@ def public_check_modules(rubric: Rubric) -> dict[str, str]:
             return cut
 
 
+GRADER_NETWORK_DROPOUT = "NETWORK_DROPOUT = CorrectDropout"
+CHECKER_NETWORK_DROPOUT = "NETWORK_DROPOUT = StudentsDropout"
+
+
 def operations_module() -> str:
     """The operations of the grader's child_driver.py, and everything they use, as one module."""
     path = KIT / "child_driver.py"
     text = path.read_text(encoding="utf-8")
+    # The grader runs the student's network on a correct dropout; a release must not ship one, so
+    # its checker runs the network on the student's own layer (and says so when that layer fails).
+    if text.count(GRADER_NETWORK_DROPOUT) != 1:
+        raise CheckerBuildError(f"{path}: expected the line {GRADER_NETWORK_DROPOUT!r} once")
+    text = text.replace(GRADER_NETWORK_DROPOUT, CHECKER_NETWORK_DROPOUT)
     tree = ast.parse(text, str(path))
     definitions = {}
     for node in tree.body:

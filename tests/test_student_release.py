@@ -91,8 +91,19 @@ def assert_same_as_grader(python: str, folder: Path) -> dict:
     graded = grader_public_json(folder)
     _, public, _ = public_and_hidden()
     assert [test["name"] for test in checked["tests"]] == public
-    assert [comparable(t) for t in checked["tests"]] == [comparable(t) for t in graded["tests"]]
-    assert (checked["score"], checked["max_score"]) == (graded["score"], graded["max_score"])
+    # The checker runs the network checks on the student's own layer (a release holds no correct
+    # dropout): where the layer fails its checks, the network's verdicts may differ, and it says so.
+    layer_failed = any(test["status"] != "passed" and not test["name"].startswith("fc_") for test in graded["tests"])
+
+    def comparable_tests(tests):
+        return [comparable(test) for test in tests if not (layer_failed and test["name"].startswith("fc_"))]
+
+    assert comparable_tests(checked["tests"]) == comparable_tests(graded["tests"])
+    if not layer_failed:
+        assert (checked["score"], checked["max_score"]) == (graded["score"], graded["max_score"])
+    else:
+        text = run_checker(python, folder, "check", str(folder)).stdout
+        assert "the network checks (fc_*) ran on your own dropout layer" in text.replace("\n", " ")
     assert result.returncode == (0 if checked["score"] == checked["max_score"] else 1)
     return checked
 
@@ -156,19 +167,6 @@ def reference_lines() -> set[str]:
     return found
 
 
-def instrumented_dropout_lines(released) -> set[int]:
-    """Line numbers of the classes of operations.py: the grader's instrumentation of the student's
-    network, which replaces the student's dropout by a correct one while the network runs (DESIGN 4:
-    a network check never costs points for a layer bug). The grader's child holds it too, and the
-    checker cannot do without it; it is the only place where a line of reference code may appear."""
-    text = released[f"{PACKAGE}/operations.py"].decode("utf-8")
-    lines = set()
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.ClassDef):
-            lines |= set(range(node.lineno, node.end_lineno + 1))
-    return lines
-
-
 def test_release_holds_no_hidden_check_no_answer_and_no_reference_code(released):
     _, _, hidden = public_and_hidden()
     assert hidden, "the default rubric has hidden checks; this test must see them"
@@ -178,7 +176,6 @@ def test_release_holds_no_hidden_check_no_answer_and_no_reference_code(released)
     answers = notebook_block_lines(SOLUTION_BEGIN, SOLUTION_END)
     assert hidden_tests and answers
     references = reference_lines()
-    allowed = instrumented_dropout_lines(released)
     leaks = []
     for name, content in released.items():
         text = content.decode("utf-8")
@@ -199,7 +196,7 @@ def test_release_holds_no_hidden_check_no_answer_and_no_reference_code(released)
                 leaks.append(f"{name}:{number}: a hidden notebook test: {stripped}")
             if stripped in answers:
                 leaks.append(f"{name}:{number}: a model answer: {stripped}")
-            if stripped in references and not (name == f"{PACKAGE}/operations.py" and number in allowed):
+            if stripped in references:
                 leaks.append(f"{name}:{number}: reference code of a student region: {stripped}")
     assert leaks == []
     assert not any(name.startswith(("solution/", "autograder/")) or "/bank/" in name for name in released)

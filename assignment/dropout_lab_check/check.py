@@ -61,6 +61,19 @@ def changed_given_files(tree: Path) -> list[str]:
     return changed
 
 
+NETWORK_NOTE = (
+    "Note: here the network checks (fc_*) ran on your own dropout layer, which failed some of its "
+    "checks above. The grader runs the network checks on a correct dropout of its own, so fix the "
+    "layer first: your network's results may change."
+)
+
+
+def network_ran_on_a_failing_layer(result) -> bool:
+    """The checker runs the student's network on the student's own layer (a release holds no correct
+    dropout), so network verdicts may differ from the grader's when the layer checks failed."""
+    return any(test.status != "passed" and not test.name.startswith("fc_") for test in result.tests)
+
+
 def hidden_summary() -> str:
     if not facts.HIDDEN_CHECKS:
         return "The grader runs no other check: this is your grade, unless your instructor changes the rubric."
@@ -101,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"Public checks of {Path(folder).resolve()}")
         print(as_text(result))
+        if network_ran_on_a_failing_layer(result):
+            print()
+            print(NETWORK_NOTE)
         if changed:
             print()
             print("You changed " + ", ".join(changed) + ". The grader uses the files you were given for "
