@@ -83,7 +83,8 @@ def test_own_rubric_sets_points_visibility_and_partial_credit(tmp_path, capsys):
 
 
 def test_partial_credit_counts_the_passed_cases_only_where_the_rubric_allows(tmp_path):
-    """The network that loses its seed passes the gradient check at keep ratio 1 only: 1 of 3 cases."""
+    """The network that loses its seed passes the gradient check at keep ratio 1 only: 1 of its 5 cases
+    (two loss() calls at each of two keep ratios below 1, one call at keep ratio 1)."""
     from autograder.bank import load_bank, write_submission
     from autograder.grade import grade_submission
 
@@ -93,5 +94,5 @@ def test_partial_credit_counts_the_passed_cases_only_where_the_rubric_allows(tmp
     strict = load_rubric(write_rubric(tmp_path, lambda t: t.replace(
         "[checks.fc_gradients_match_numerical]\npoints = 4\npartial = true", "[checks.fc_gradients_match_numerical]\npoints = 4")))
     score = lambda rubric: next(t.score for t in grade_submission(folder, rubric).tests if t.name == "fc_gradients_match_numerical")  # noqa: E731
-    assert score(partial) == round(4 / 3, 2)
+    assert score(partial) == round(4 / 5, 2)
     assert score(strict) == 0
