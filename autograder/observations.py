@@ -97,6 +97,11 @@ class ForwardObservation:
     param_after: dict
 
 
+def dropout_param(p, mode, seed=None) -> dict:
+    """The dropout_param dict of one call: p and mode, and the seed when there is one."""
+    return {"p": p, "mode": mode} if seed is None else {"p": p, "mode": mode, "seed": seed}
+
+
 def _param_as_sent(param: dict) -> dict:
     return {str(key): value for key, value in param.items()}
 
@@ -258,14 +263,14 @@ class Submission:
                         return_x: bool = False) -> ForwardObservation:
         """One call with a fresh dropout_param {p, mode[, seed]}. With ``return_x`` the child sends
         x back as it is after the call, and ``x_mutated`` says whether it changed (else None)."""
-        param = {"p": p, "mode": mode} if seed is None else {"p": p, "mode": mode, "seed": seed}
+        param = dropout_param(p, mode, seed)
         reply = _record(self._child.call("forward", x=x, param=param, return_x=return_x), "reply")
         return _forward_observation(reply, x, param, return_x)
 
     def dropout_forward_on_ones(self, shape, p: float, seed: int | None = None) -> ForwardObservation:
         """A train-mode call on x = ones(shape), float32, which the child builds itself: a large
         input for the statistical checks that costs nothing to send."""
-        param = {"p": p, "mode": "train"} if seed is None else {"p": p, "mode": "train", "seed": seed}
+        param = dropout_param(p, "train", seed)
         reply = _record(self._child.call("forward", x=None, param=param, return_x=False, fill=[1.0, list(shape)]), "reply")
         return _forward_observation(reply, np.ones(shape, dtype=np.float32), param, return_x=False)
 

@@ -44,8 +44,9 @@ def test_forward_test_mode_returns_x(submission, rng):
         if not np.array_equal(obs.out, x):
             if np.any((obs.out == 0) & (x != 0)):
                 raise Misconception("dropped_at_test_time")
-            if scale_of_kept(obs.out, x) is not None and np.all(obs.out[x == 0] == 0):
-                raise Misconception("scaled_at_test_time", f"by {scale_of_kept(obs.out, x):.6g}")
+            scale = scale_of_kept(obs.out, x)
+            if scale is not None and np.all(obs.out[x == 0] == 0):
+                raise Misconception("scaled_at_test_time", f"by {scale:.6g}")
             raise Measured("In test mode the output differed from x.")
         if obs.mask_type != "NoneType":
             raise Misconception("test_mode_cache_not_none", f"it cached {obs.mask_type}")
