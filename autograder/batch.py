@@ -33,10 +33,10 @@ from pathlib import Path
 
 from autograder.cli import UsageError
 from autograder.limits import DEFAULT_BASE_SEED
-from autograder.rubric import DEFAULT_RUBRIC
+from autograder.rubric import FLAVOUR_RUBRICS
 from autograder.sandbox import (ALLOW_UNSANDBOXED_FLAG, ALLOW_UNSANDBOXED_VARIABLE, SandboxRequired, bwrap_status,
                                 require_sandbox)
-from autograder.submission import submission_name
+from autograder.submission import release_convention, submission_name
 
 CSV_NAME = "grades.csv"
 CSV_HEADER = ("student", "score", "max_score")
@@ -175,7 +175,7 @@ def grade_chunk(students: list[tuple[str, str]], rubric_path: str, seed: int, ou
             workspace = Path(workdir) / name
             workspace.mkdir()
             try:
-                prepared = prepare(Path(path), workspace)
+                prepared = prepare(Path(path), workspace, release_convention(rubric.flavour))
             except SubmissionRefused as refusal:
                 deliver(name, refused_result(name, rubric, str(refusal)))
                 continue
@@ -213,7 +213,7 @@ def grade_shipped(students: list[tuple[str, dict]], rubric_text: str, seed: int,
                 (folder / graded).write_bytes(content)
             folder.mkdir(parents=True, exist_ok=True)
             (Path(workdir) / "work" / name).mkdir(parents=True)
-            prepared = prepare(folder, Path(workdir) / "work" / name)
+            prepared = prepare(folder, Path(workdir) / "work" / name, release_convention(rubric.flavour))
             jobs.append(GradingJob(name, name, prepared.tree, seed, prepared.missing))
         results = run_grading(jobs, rubric)
         return [(job.key, json.loads(as_json(results[job.key]))) for job in jobs]
@@ -243,7 +243,7 @@ def grade_batch_dask(folder: Path, out: Path, scheduler: str, rubric_path: str, 
     shipped = []
     for name in todo:
         try:
-            shipped.append((name, read_graded_files(submissions[name])))
+            shipped.append((name, read_graded_files(submissions[name], release_convention(load_rubric(rubric_path).flavour))))
         except SubmissionRefused as refusal:
             deliver(name, json.loads(as_json(refused_result(name, load_rubric(rubric_path), str(refusal)))))
     rubric_text = Path(rubric_path).read_text(encoding="utf-8")
@@ -352,9 +352,9 @@ def _sandbox_policy(opted_out: bool, what: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autograder.grade import load_rubric_or_refuse
+    from autograder.grade import rubric_for
 
-    load_rubric_or_refuse(args.rubric)  # refuse a bad rubric before grading anyone
+    args.rubric = str(rubric_for(args).path)  # refuse a bad rubric before grading anyone
     folder = Path(args.dir)
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder of submissions")
@@ -385,7 +385,9 @@ def register(subparsers) -> None:
     parser.add_argument("dir", help="folder holding one folder or .zip per student")
     parser.add_argument("--out", required=True, help="folder for the results")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: %(default)s)")
-    parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), help="rubric TOML file (default: %(default)s)")
+    parser.add_argument("--flavour", choices=tuple(FLAVOUR_RUBRICS),
+                        help="the flavour of the assignment (default: the rubric's, cs231n without --rubric)")
+    parser.add_argument("--rubric", help="rubric TOML file (default: the flavour's, autograder/rubric.toml for cs231n)")
     parser.add_argument("--seed", type=int, default=DEFAULT_BASE_SEED, help="base seed (default: %(default)s)")
     parser.add_argument("--executor", choices=("local", "dask"), default="local",
                         help="local worker processes (--jobs), or an existing Dask cluster (--scheduler)")

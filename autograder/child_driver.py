@@ -93,11 +93,39 @@ def _as_array(value):
     return None, type(value).__name__
 
 
-def _forward_reply(x, out, cache, return_x):
-    """What crosses back of one dropout_forward call. Only the cache mask's type crosses: the checks
-    ask whether test mode cached None, and the array itself would double every reply."""
+def _layer_forward(x, param):
+    """One forward call through the student's layer API: (out, cache, mask). The flavour shows in
+    ``param``: CS231n's dict {p, mode[, seed]} goes to dropout_forward as it is; {dropout_ratio,
+    mode[, seed]} makes the scratch flavour's Dropout(dropout_ratio) and runs its forward(x,
+    train_flg), after np.random.seed(seed) when there is a seed (the book's layer has no seed of its
+    own: a run is made repeatable by seeding numpy's global generator). The cache is what backward
+    needs: CS231n's (param, mask) tuple, or the layer object itself."""
+    from nnlab import layers
+
+    if "dropout_ratio" not in param:
+        out, cache = layers.dropout_forward(x, param)
+        mask = cache[1] if isinstance(cache, tuple) and len(cache) == 2 else "no (param, mask) cache"
+        return out, cache, mask
+    if "seed" in param:
+        np.random.seed(param["seed"])
+    layer = layers.Dropout(param["dropout_ratio"])
+    out = layer.forward(x, train_flg=param["mode"] == "train")
+    return out, layer, getattr(layer, "mask", "no mask attribute")
+
+
+def _layer_backward(dout, cache, param):
+    """The backward call that goes with _layer_forward's cache."""
+    if "dropout_ratio" not in param:
+        from nnlab import layers
+
+        return layers.dropout_backward(dout, cache)
+    return cache.backward(dout)
+
+
+def _forward_reply(x, out, mask, return_x):
+    """What crosses back of one forward call. Only the cached mask's type crosses: the checks ask
+    whether test mode cached None, and the array itself would double every reply."""
     out_array, out_type = _as_array(out)
-    mask = cache[1] if isinstance(cache, tuple) and len(cache) == 2 else "no (param, mask) cache"
     reply = {"out": out_array, "out_type": out_type, "out_is_x": out is x, "mask_type": type(mask).__name__}
     if return_x:
         reply["x_after"] = x  # the parent compares it with what it sent
@@ -105,17 +133,15 @@ def _forward_reply(x, out, cache, return_x):
 
 
 def op_forward(x, param, return_x=True, fill=None):
-    """One dropout_forward call with a dict holding ``param``: what it returned, x as it is after
-    the call and the dict as it is after the call. ``fill`` = [value, shape] builds a constant
-    float32 x here instead of receiving one: the large statistical inputs need not cross the pipe,
-    and their outputs cross at half the size."""
-    from nnlab import layers
-
+    """One forward call with a dict holding ``param``: what it returned, x as it is after the call
+    and the dict as it is after the call. ``fill`` = [value, shape] builds a constant float32 x here
+    instead of receiving one: the large statistical inputs need not cross the pipe, and their
+    outputs cross at half the size."""
     if fill is not None:
         x = np.full(tuple(fill[1]), float(fill[0]), dtype=np.float32)
     dropout_param = dict(param)
-    out, cache = layers.dropout_forward(x, dropout_param)
-    reply = _forward_reply(x, out, cache, return_x)
+    out, _, mask = _layer_forward(x, dropout_param)
+    reply = _forward_reply(x, out, mask, return_x)
     reply["param_after"] = _plain_dict(dropout_param)
     return reply
 
@@ -123,14 +149,12 @@ def op_forward(x, param, return_x=True, fill=None):
 def op_forward_sequence(param, steps):
     """dropout_forward called the way FullyConnectedNet calls it: ONE dict for every call, whose
     entries the caller updates between calls (each step: ``x`` and the ``update`` to apply first)."""
-    from nnlab import layers
-
     dropout_param = dict(param)
     replies = []
     for step in steps:
         dropout_param.update(step.get("update", {}))
-        out, cache = layers.dropout_forward(step["x"], dropout_param)
-        reply = _forward_reply(step["x"], out, cache, return_x=False)
+        out, _, mask = _layer_forward(step["x"], dropout_param)
+        reply = _forward_reply(step["x"], out, mask, return_x=False)
         reply["param_after"] = _plain_dict(dropout_param)
         replies.append(reply)
     return replies
@@ -140,12 +164,10 @@ def op_forward_backward(x, dout, param, shifted):
     """A forward call and a backward call on its cache, a second forward call on x with the same
     dict contents (is a seeded forward repeatable?), and the forward's outputs at each of the
     parent's ``shifted`` inputs, each from a fresh call: the parent takes the differences."""
-    from nnlab import layers
-
-    out, cache = layers.dropout_forward(x.copy(), dict(param))
-    dx = layers.dropout_backward(dout.copy(), cache)
-    again, _ = layers.dropout_forward(x.copy(), dict(param))
-    outputs = [_as_array(layers.dropout_forward(point, dict(param))[0]) for point in shifted]
+    out, cache, _ = _layer_forward(x.copy(), dict(param))
+    dx = _layer_backward(dout.copy(), cache, param)
+    again, _, _ = _layer_forward(x.copy(), dict(param))
+    outputs = [_as_array(_layer_forward(point, dict(param))[0]) for point in shifted]
     out_array, out_type = _as_array(out)
     dx_array, dx_type = _as_array(dx)
     again_array, again_type = _as_array(again)
@@ -160,17 +182,17 @@ def op_forward_backward(x, dout, param, shifted):
 
 def op_backward_test_mode(x, dout, param):
     """A test-mode forward call and dropout_backward on its cache."""
-    from nnlab import layers
-
-    _, cache = layers.dropout_forward(x.copy(), dict(param))
-    dx, dx_type = _as_array(layers.dropout_backward(dout.copy(), cache))
+    _, cache, _ = _layer_forward(x.copy(), dict(param))
+    dx, dx_type = _as_array(_layer_backward(dout.copy(), cache, param))
     return {"dx": dx, "dx_type": dx_type}
 
 
 class TracedCache(tuple):
-    """The (dropout_param, mask) cache of an instrumented call, which knows which call made it."""
+    """The (dropout_param, mask) cache of an instrumented call, which knows which loss() call made
+    it and the shape of the input it dropped."""
 
     loss_call = -1
+    shape = ()
 
 
 def _replace_everywhere(modules, original, replacement, saved):
@@ -220,8 +242,37 @@ class StudentsDropout:
         return self.student_backward(dout, cache)
 
 
-# The dropout that the student's network runs on while the network checks observe it.
-NETWORK_DROPOUT = CorrectDropout
+class CorrectDropoutLayer:
+    """A correct Dropout layer of the scratch flavour, in the course's style (nnlab/settings.py),
+    put in place of the student's class while their MultiLayerNet runs."""
+
+    def __init__(self, dropout_ratio=0.5):
+        from nnlab import settings
+
+        if isinstance(dropout_ratio, bool) or not isinstance(dropout_ratio, (int, float, np.floating)) or not 0 <= dropout_ratio < 1:
+            raise ValueError(f"dropout_ratio is the probability of DROPPING a unit, in [0, 1); got {dropout_ratio!r}")
+        self.dropout_ratio = float(dropout_ratio)
+        self.style = settings.DROPOUT_STYLE
+        self.mask = None
+
+    def forward(self, x, train_flg=True):
+        keep = 1.0 - self.dropout_ratio
+        if not train_flg:
+            self.mask = None
+            return x * keep if self.style == "vanilla" else x
+        self.mask = np.random.rand(*np.shape(x)) >= self.dropout_ratio
+        return x * self.mask / keep if self.style == "inverted" else x * self.mask
+
+    def backward(self, dout):
+        if self.mask is None or np.shape(self.mask) != np.shape(dout):  # another layer's mask: the parent is told
+            return dout
+        dx = dout * self.mask
+        return dx / (1.0 - self.dropout_ratio) if self.style == "inverted" else dx
+
+
+# The dropout that the student's network runs on while the network checks observe it: functions
+# for the CS231n flavour, a layer class for the scratch flavour (None: the student's own class).
+NETWORK_DROPOUT, NETWORK_DROPOUT_LAYER = CorrectDropout, CorrectDropoutLayer
 
 
 class NetworkTrace:
@@ -273,13 +324,14 @@ class NetworkTrace:
                 "shape": [int(size) for size in np.shape(x)],
             })
         cache = TracedCache((dropout_param, inner))
-        cache.loss_call = self.loss_call
+        cache.loss_call, cache.shape = self.loss_call, tuple(np.shape(x))
         return out, cache
 
     def dropout_backward(self, dout, cache):
         ours = isinstance(cache, TracedCache)
         if self.current is not None:
-            self.current["backward"].append({"ours": ours, "same_call": ours and cache.loss_call == self.loss_call})
+            self.current["backward"].append({"ours": ours, "same_call": ours and cache.loss_call == self.loss_call,
+                                             "same_shape": ours and cache.shape == tuple(np.shape(dout))})
         return self.layer.backward(dout, cache[1]) if ours else dout
 
     @contextlib.contextmanager
@@ -369,9 +421,147 @@ def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, batch
     }
 
 
+class LayerNetworkTrace:
+    """What the scratch flavour's MultiLayerNet does, seen at the boundaries of the given code, as
+    NetworkTrace sees FullyConnectedNet: every Affine layer's input is recorded, and the Dropout
+    class, under any name the student's modules bind it to, is replaced by a traced subclass of
+    NETWORK_DROPOUT_LAYER (in the grader a correct layer, so that a bug of the student's own layer
+    never costs network points) that records its calls and which forward pass each backward call's
+    mask came from."""
+
+    def __init__(self):
+        self.loss_call = -1
+        self.current = None
+
+    def start_loss_call(self, record=True):
+        self.loss_call += 1
+        self.current = {"affine": [], "dropout": [], "backward": []} if record else None
+
+    def traced_class(self, base):
+        trace = self
+
+        class TracedDropout(base):
+            def forward(self, x, train_flg=True):
+                out = super().forward(x, train_flg)
+                self.traced_call, self.traced_shape = trace.loss_call, tuple(np.shape(x))
+                if trace.current is not None:
+                    ratio = getattr(self, "dropout_ratio", None)
+                    trace.current["dropout"].append({
+                        "mode": "train" if train_flg else "test",
+                        "p": _plain(1.0 - ratio) if isinstance(ratio, (int, float)) else _plain(ratio),
+                        "has_seed": False, "seed": None, "shape": [int(size) for size in np.shape(x)],
+                    })
+                return out
+
+            def backward(self, dout):
+                if trace.current is not None:
+                    trace.current["backward"].append({
+                        "ours": True, "same_call": getattr(self, "traced_call", None) == trace.loss_call,
+                        "same_shape": getattr(self, "traced_shape", None) == tuple(np.shape(dout)),
+                    })
+                return super().backward(dout)
+
+        return TracedDropout
+
+    @contextlib.contextmanager
+    def installed(self):
+        from nnlab import layers, multi_layer_net
+
+        saved = []
+        traced = self.traced_class(NETWORK_DROPOUT_LAYER or layers.Dropout)
+        _replace_everywhere((multi_layer_net, layers), layers.Dropout, traced, saved)
+        original_forward = layers.Affine.forward
+        trace = self
+
+        def affine_forward(layer, x):
+            out = original_forward(layer, x)
+            if trace.current is not None:
+                trace.current["affine"].append({
+                    "w_shape": list(np.shape(layer.params[layer.weight_name])),
+                    "input": np.array(x, dtype=np.float64).reshape(np.shape(x)[0], -1),
+                })
+            return out
+
+        layers.Affine.forward = affine_forward
+        try:
+            yield self
+        finally:
+            layers.Affine.forward = original_forward
+            for module, name, original in reversed(saved):
+                setattr(module, name, original)
+
+
+def op_layer_net_run(hidden_dims, num_classes, dropout_ratio, reg, params, batches, directions, step, test_X):
+    """The scratch flavour's MultiLayerNet on the parent's weights, as op_fc_run runs
+    FullyConnectedNet. For each batch: np.random.seed(seed) and gradient() (what the trace saw),
+    the same seed and loss(train_flg=True) (the loss of the same masks, and do they repeat?), and
+    that loss with the weights moved by +/- step along each direction. Then predict() for
+    ``test_X`` with its default train_flg (as accuracy() calls it)."""
+    from nnlab import multi_layer_net
+
+    trace = LayerNetworkTrace()
+    replies = []
+    with trace.installed():
+        net = multi_layer_net.MultiLayerNet(
+            test_X.shape[1], list(hidden_dims), num_classes, weight_init_std=0.01,
+            weight_decay_lambda=reg, use_dropout=True, dropout_ratio=dropout_ratio,
+        )
+
+        def set_weights(values):  # in place: the layers may hold the arrays
+            for name, value in values.items():
+                np.copyto(net.params[name], value)
+
+        perturbed = _moved_weights(params, directions, step)
+        for batch in batches:
+            set_weights(params)
+            np.random.seed(batch["seed"])
+            trace.start_loss_call()
+            grads = net.gradient(batch["X"].copy(), batch["y"].copy())
+            record = trace.current
+            np.random.seed(batch["seed"])
+            trace.start_loss_call()
+            loss = net.loss(batch["X"].copy(), batch["y"].copy(), train_flg=True)
+            repeat = trace.current
+            losses = []
+            for values in perturbed:
+                set_weights(values)
+                np.random.seed(batch["seed"])
+                trace.start_loss_call(record=False)
+                losses.append(_plain(net.loss(batch["X"].copy(), batch["y"].copy(), train_flg=True)))
+            grads_plain = ({str(name): _as_array(value)[0] for name, value in grads.items()}
+                           if isinstance(grads, dict) else None)
+            replies.append({
+                "loss": _plain(loss), "grads": grads_plain, "grads_type": type(grads).__name__,
+                "affine": record["affine"], "dropout": record["dropout"], "backward": record["backward"],
+                "repeat_affine": repeat["affine"], "perturbed_losses": losses,
+            })
+        set_weights(params)
+        trace.start_loss_call()
+        scores = net.predict(test_X.copy())
+        test_record = trace.current
+    scores_array, scores_type = _as_array(scores)
+    return {
+        "batches": replies,
+        "test": {"scores": scores_array, "scores_type": scores_type,
+                 "affine": test_record["affine"], "dropout": test_record["dropout"]},
+    }
+
+
+def import_student_library() -> None:
+    """Import the student's graded modules before any call, so that an import error is reported
+    once, as such: the layers, and the flavour's network module (the grader built the tree, so
+    which one is there is its choice, not the student's)."""
+    import nnlab.layers  # noqa: F401
+
+    if os.path.exists(os.path.join(TREE, "nnlab", "multi_layer_net.py")):
+        import nnlab.multi_layer_net  # noqa: F401
+    else:
+        import nnlab.classifiers.fc_net  # noqa: F401
+
+
 OPERATIONS = {
     "forward": op_forward, "forward_sequence": op_forward_sequence, "forward_backward": op_forward_backward,
-    "backward_test_mode": op_backward_test_mode, "fc_run": op_fc_run,
+    "backward_test_mode": op_backward_test_mode, "fc_run": op_fc_run, "layer_net_run": op_layer_net_run,
 }
 
 
@@ -428,8 +618,7 @@ def drop_privileges(uid: int) -> None:
 
 def serve(channel: Channel) -> None:
     try:
-        import nnlab.layers  # noqa: F401  (the student's files)
-        import nnlab.classifiers.fc_net  # noqa: F401
+        import_student_library()
     except BaseException as error:  # anything the student's module does on import
         channel.send({"error": describe_error(error, importing=True)})
         return

@@ -181,6 +181,166 @@ SENTENCES = {
         "FullyConnectedNet's backward pass does not go through dropout: set drelu_out = "
         "dropout_backward(dhidden, dropout_cache), so that dropped units get no gradient."
     ),
+    "fc_dropout_layer_shared": (
+        "One dropout cache served several hidden layers, so the backward pass of one layer used "
+        "another layer's mask: keep one cache per hidden layer."
+    ),
+    # ids of the scratch flavour's vanilla style (its wording below); kept here so that ids are one set
+    "scaled_in_training": (
+        "Kept units were divided by the keep probability in training: that is inverted dropout, but "
+        "this assignment asks for vanilla dropout, which passes kept units unchanged."
+    ),
+    "missing_test_scaling": (
+        "Test mode returned x unchanged: with vanilla dropout every unit is multiplied at test time "
+        "by the probability of keeping it."
+    ),
+}
+
+# The same misconceptions in the words of another flavour (autograder.conventions), by flavour;
+# an id a flavour does not reword keeps its sentence in SENTENCES.
+FLAVOUR_SENTENCES = {
+    "scratch": {
+        "p_as_drop_probability": (
+            "About dropout_ratio of the units were kept: you most likely treated dropout_ratio as the "
+            "probability of keeping a unit, but it is the probability of DROPPING one (as in PyTorch "
+            "and Keras; CS231n counts the other way round), so keep a unit when its random number is "
+            "at least dropout_ratio."
+        ),
+        "missing_inverse_scaling": (
+            "Kept units came out unscaled: this course's nnlab/settings.py asks for inverted dropout, "
+            "which divides kept units by 1 - dropout_ratio in training."
+        ),
+        "scaled_in_training": (
+            "Kept units were divided by 1 - dropout_ratio in training: that is inverted dropout, but "
+            "this course's nnlab/settings.py asks for vanilla dropout (the book's), which passes kept "
+            "units unchanged and multiplies by 1 - dropout_ratio at test time instead."
+        ),
+        "missing_test_scaling": (
+            "Test mode (train_flg=False) returned x unchanged: with vanilla dropout every unit is on at "
+            "test time and must be multiplied by 1 - dropout_ratio, what it gave on average in training."
+        ),
+        "scaled_at_test_time": (
+            "The test-mode output was scaled: with inverted dropout the scaling already happens in "
+            "training, so Dropout.forward(x, train_flg=False) must return x unchanged."
+        ),
+        "dropped_at_test_time": (
+            "Units were dropped in test mode (train_flg=False): every unit is on at test time, only "
+            "scaled as the course's dropout style says."
+        ),
+        "mask_shared_across_batch": (
+            "Every example in the batch got the same dropout pattern: draw one random number per element "
+            "of x, np.random.rand(*x.shape), not one per feature."
+        ),
+        "only_2d_inputs": (
+            "Dropout.forward works on 2-D inputs only: build the mask from x.shape "
+            "(np.random.rand(*x.shape)) so that inputs of any shape work."
+        ),
+        "input_mutated": (
+            "Dropout.forward changed its input array in place (for instance with x *= self.mask): compute "
+            "a new array, out = x * self.mask, so that the caller's x stays as it was."
+        ),
+        "drops_everything": (
+            "In training Dropout.forward dropped every unit (the output was all zeros where x was not): "
+            "keep each unit with probability 1 - dropout_ratio, where np.random.rand(*x.shape) >= dropout_ratio."
+        ),
+        "keeps_everything": (
+            "In training with dropout_ratio > 0 Dropout.forward dropped no unit at all: each unit must be "
+            "zeroed with probability dropout_ratio."
+        ),
+        "imprecise_scaling": (
+            "Kept units were scaled by a factor close to, but not exactly, 1 / (1 - dropout_ratio): the "
+            "mask or the division was most likely done in low precision; divide in float32 or float64."
+        ),
+        "scaled_by_realized_fraction": (
+            "Kept units were divided by the fraction of units this call happened to keep: inverted "
+            "dropout divides by 1 - dropout_ratio itself."
+        ),
+        "test_mode_cache_not_none": (
+            "In test mode Dropout.forward left a mask in self.mask: there is no mask at test time, and "
+            "self.mask must stay None."
+        ),
+        "mask_from_output": (
+            "The mask was worked out from the output (out != 0), which is wrong wherever x is 0, as it "
+            "often is after a ReLU: keep the random mask you drew in self.mask and use it in backward."
+        ),
+        "seed_ignored": (
+            "Two forward passes after the same np.random.seed(...) call gave different outputs: draw the "
+            "mask from numpy's global generator (np.random.rand), so that seeding it makes a run repeatable."
+        ),
+        "same_mask_every_call": (
+            "Different forward passes drew the same mask: you most likely seed the generator with a fixed "
+            "number or reuse a stored mask; draw a fresh mask with np.random.rand on every call."
+        ),
+        "backward_mask_misused": (
+            "Dropout.backward does not scale the gradient exactly as the forward pass scaled each unit: "
+            "multiply dout by self.mask, and by the same factor the forward pass used, if any."
+        ),
+        "backward_new_mask": (
+            "Dropout.backward zeroes other units than the forward pass dropped: you most likely drew a "
+            "new random mask; use self.mask from the last forward pass instead."
+        ),
+        "wrong_return_type": (
+            "Your code returned something of the wrong type (see below): Dropout.forward and backward "
+            "return numpy arrays, and MultiLayerNet.gradient a dict of gradients."
+        ),
+        "wrong_return_shape": (
+            "Your code returned an array of the wrong shape (see below): Dropout's output and dx have "
+            "x's shape, and each gradient has its parameter's shape."
+        ),
+        "fc_dropout_missing": (
+            "Some hidden layer of MultiLayerNet does not apply dropout, or throws its result away: in "
+            "predict, pass every hidden layer's ReLU output through its Dropout layer and keep what it returns."
+        ),
+        "fc_dropout_on_input": (
+            "MultiLayerNet applies dropout to the input data: apply it only to the output of each hidden "
+            "layer's ReLU."
+        ),
+        "fc_dropout_on_scores": (
+            "MultiLayerNet applies dropout to the class scores: the output of the last Affine layer must "
+            "never be dropped."
+        ),
+        "fc_dropout_at_test_time": (
+            "MultiLayerNet drops units in test mode: pass train_flg on to every Dropout layer "
+            "(self.dropout_layers[i].forward(x, train_flg)) instead of leaving it at its default True."
+        ),
+        "fc_dropout_never_active": (
+            "MultiLayerNet never drops a unit during training: pass train_flg on to the Dropout layers, "
+            "which gradient() runs with train_flg=True."
+        ),
+        "fc_seed_lost": (
+            "Two passes of MultiLayerNet after the same np.random.seed(...) call dropped different units: "
+            "draw masks only inside the Dropout layers, from numpy's global generator."
+        ),
+        "fc_dropout_applied_twice": (
+            "MultiLayerNet applies dropout twice to a hidden layer: pass each hidden layer's ReLU output "
+            "through its Dropout layer once."
+        ),
+        "fc_dropout_at_keep_ratio_one": (
+            "MultiLayerNet dropped units although its dropout_ratio is 0, which means no unit is dropped."
+        ),
+        "fc_wrong_keep_probability": (
+            "MultiLayerNet's Dropout layers drop units with another ratio than the network's "
+            "dropout_ratio (for instance Dropout()'s default, or 1 - ratio): make each one with "
+            "Dropout(self.dropout_ratio)."
+        ),
+        "fc_stale_caches": (
+            "MultiLayerNet's backward pass used Dropout layers other than those of its last forward pass: "
+            "backpropagate through self.dropout_layers[i], the layer that hidden layer i's forward used."
+        ),
+        "fc_layers_not_observed": (
+            "The grader could not follow your network's layers, so its dropout could not be checked: keep "
+            "the given Affine layers (one call per layer, in order) around your code."
+        ),
+        "fc_backward_skips_dropout": (
+            "MultiLayerNet's backward pass does not go through dropout: set ddropout = "
+            "self.dropout_layers[i].backward(dout), so that dropped units get no gradient."
+        ),
+        "fc_dropout_layer_shared": (
+            "One Dropout object served several hidden layers, so each forward pass overwrote the mask "
+            "another layer's backward needs: make one Dropout layer per hidden layer, e.g. "
+            "[Dropout(self.dropout_ratio) for _ in self.hidden_size_list] (not [Dropout(...)] * n)."
+        ),
+    },
 }
 
 # A check that can name no misconception states what it measured against what it expected; its
@@ -190,8 +350,9 @@ SENTENCES["measured"] = "This check measured something other than what it expect
 DIAGNOSIS_IDS = frozenset(SENTENCES)
 
 
-def sentence(diagnosis_id: str) -> str:
-    return SENTENCES[diagnosis_id]
+def sentence(diagnosis_id: str, wording: str = "cs231n") -> str:
+    """The diagnosis's sentence in the words of the convention ``wording`` (autograder.conventions)."""
+    return FLAVOUR_SENTENCES.get(wording.split("/")[0], {}).get(diagnosis_id) or SENTENCES[diagnosis_id]
 
 
 class Misconception(AssertionError):

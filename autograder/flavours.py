@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.conventions import SCRATCH_REGION_NAMES, SETTINGS_FILE, ConventionError, style_of
 from autograder.paths import NOTEBOOK_NAME, REPO_ROOT, SOLUTION_DIR
 from autograder.regions import RegionError, find_regions, strip_regions
 
@@ -59,14 +60,7 @@ SCRATCH = FlavourSource(
         "backward(dout)), vanilla or inverted as nnlab/settings.py says, and wire it into MultiLayerNet"
     ),
     shared_files=("requirements.txt", "nnlab/scaffold.py", "nnlab/data_utils.py", "nnlab/gradient_check.py"),
-    region_names={
-        "nnlab/layers.py": ("Dropout.forward.train", "Dropout.forward.test", "Dropout.backward"),
-        "nnlab/multi_layer_net.py": (
-            "multi_layer_net.init.dropout",
-            "multi_layer_net.predict.dropout",
-            "multi_layer_net.gradient.dropout",
-        ),
-    },
+    region_names=SCRATCH_REGION_NAMES,
 )
 
 FLAVOURS = {flavour.name: flavour for flavour in (SCRATCH,)}
@@ -101,9 +95,12 @@ def source_files(flavour: FlavourSource, solution_dir: Path = SOLUTION_DIR) -> d
     return files
 
 
-def released_tree(flavour: FlavourSource, solution_dir: Path = SOLUTION_DIR, answers: bool = False) -> dict[str, bytes]:
+def released_tree(flavour: FlavourSource, solution_dir: Path = SOLUTION_DIR, answers: bool = False,
+                  checker: bool = True) -> dict[str, bytes]:
     """The flavour's tree as release writes it: student regions and notebook answers taken out,
-    unless ``answers``, which keeps the sources as they are (the instructor's copy)."""
+    unless ``answers``, which keeps the sources as they are (the instructor's copy, which needs no
+    checker); the student tree holds the student checker unless not ``checker`` (the grader needs
+    the library only)."""
     from autograder.release import strip_notebook
 
     tree = {}
@@ -125,19 +122,29 @@ def released_tree(flavour: FlavourSource, solution_dir: Path = SOLUTION_DIR, ans
             tree[name] = strip_notebook(path.read_text(encoding="utf-8"), str(path)).encode("utf-8")
             continue
         tree[name] = path.read_bytes()
-    missing = [name for name in (*flavour.graded_files, NOTEBOOK_NAME) if name not in tree]
+    missing = [name for name in (*flavour.graded_files, NOTEBOOK_NAME, SETTINGS_FILE) if name not in tree]
     if missing:
         raise RegionError(f"flavour {flavour.name!r}: its tree has no {', '.join(missing)}")
+    if answers or not checker:
+        return tree
+    # The student checker, built from the grader's code for this flavour and its style.
+    from autograder.rubric import FLAVOUR_RUBRICS
+    from autograder.student_release import checker_files
+
+    style = style_of(tree[SETTINGS_FILE].decode("utf-8"), f"{flavour.source_dir(solution_dir)}/{SETTINGS_FILE}")
+    tree.update(checker_files(tree, FLAVOUR_RUBRICS[flavour.name], style))
     return tree
 
 
 def check_all(solution_dir: Path = SOLUTION_DIR) -> list[str]:
     """One line per flavour that release could not write from solution_dir (empty when all build)."""
+    from autograder.student_release import CheckerBuildError
+
     problems = []
     for flavour in FLAVOURS.values():
         try:
             released_tree(flavour, solution_dir)
-        except RegionError as error:
+        except (RegionError, ConventionError, CheckerBuildError) as error:
             problems.append(f"flavour {flavour.name}: {error}")
     return problems
 
@@ -163,9 +170,11 @@ def run(args: argparse.Namespace) -> int:
     flavour = FLAVOURS[args.flavour]
     solution_dir = Path(args.solution)
     out = Path(args.out) if args.out else default_out(flavour.name, args.answers)
+    from autograder.student_release import CheckerBuildError
+
     try:
         tree = released_tree(flavour, solution_dir, answers=args.answers)
-    except RegionError as error:
+    except (RegionError, ConventionError, CheckerBuildError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.check:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autograder.conventions import CS231N, Convention
 from autograder.diagnoses import Misconception
 from autograder.sandbox import Child, ChildFailure
 
@@ -97,17 +98,22 @@ class ForwardObservation:
     param_after: dict
 
 
-def dropout_param(p, mode, seed=None) -> dict:
-    """The dropout_param dict of one call: p and mode, and the seed when there is one."""
-    return {"p": p, "mode": mode} if seed is None else {"p": p, "mode": mode, "seed": seed}
+def dropout_param(p, mode, seed=None, convention: Convention = CS231N) -> dict:
+    """What one call is given for keep probability p: CS231n's dropout_param {p, mode[, seed]}, or
+    for the scratch flavour {dropout_ratio, mode[, seed]} (the child makes Dropout(dropout_ratio),
+    seeds numpy's generator with the seed and calls forward(x, train_flg=mode == "train"))."""
+    param = {"p": p, "mode": mode} if convention.knob == "p" else {"dropout_ratio": convention.knob_value(p), "mode": mode}
+    if seed is not None:
+        param["seed"] = seed
+    return param
 
 
 def _param_as_sent(param: dict) -> dict:
     return {str(key): value for key, value in param.items()}
 
 
-def _forward_observation(reply: dict, x: np.ndarray, param: dict, return_x: bool) -> ForwardObservation:
-    out = returned_array(reply.get("out"), reply.get("out_type"), "dropout_forward", x.shape)
+def _forward_observation(reply: dict, x: np.ndarray, param: dict, return_x: bool, names: dict) -> ForwardObservation:
+    out = returned_array(reply.get("out"), reply.get("out_type"), names["forward"], x.shape)
     x_mutated = None
     if return_x:
         after = _array(reply.get("x_after"), "x after the call", shape=x.shape)
@@ -157,11 +163,12 @@ class DropoutCall:
 
 @dataclass(frozen=True)
 class BackwardCall:
-    """One call of the instrumented dropout_backward: was its cache from an instrumented forward
-    call, and from the same loss() call?"""
+    """One call of the instrumented dropout_backward (or Dropout.backward): was its cache from an
+    instrumented forward call, from the same loss() call, and from an input of dout's shape?"""
 
     ours: bool
     same_call: bool
+    same_shape: bool
 
 
 @dataclass(frozen=True)
@@ -222,26 +229,27 @@ def _dropout_calls(value, what: str) -> tuple[DropoutCall, ...]:
 
 
 def _backward_calls(value, what: str) -> tuple[BackwardCall, ...]:
-    return tuple(BackwardCall(_flag(record.get("ours"), "ours"), _flag(record.get("same_call"), "same_call"))
+    return tuple(BackwardCall(_flag(record.get("ours"), "ours"), _flag(record.get("same_call"), "same_call"),
+                              _flag(record.get("same_shape"), "same_shape"))
                  for record in _records(value, what))
 
 
-def _loss_call(reply, batch, params, directions, step) -> LossCall:
+def _loss_call(reply, batch, params, directions, step, names) -> LossCall:
     X, y, _ = batch
-    loss = returned_number(reply.get("loss"), "FullyConnectedNet.loss (the loss)")
+    loss = returned_number(reply.get("loss"), names["loss"])
     grads = reply.get("grads")
     if not isinstance(grads, dict):
         raise Misconception("wrong_return_type",
-                            f"FullyConnectedNet.loss returned {reply.get('grads_type')!s:.40} as the gradients, not a dict")
+                            f"{names['gradients']} returned {reply.get('grads_type')!s:.40} as the gradients, not a dict")
     if set(grads) != set(params):
-        raise Misconception("wrong_return_type", "FullyConnectedNet.loss returned gradients for other parameters "
+        raise Misconception("wrong_return_type", f"{names['gradients']} returned gradients for other parameters "
                             f"({', '.join(sorted(grads)) or 'none'}) than the network has")
     grads = {name: returned_array(grads[name], "something else", f"the gradient of {name}", params[name].shape)
              for name in params}
     losses = reply.get("perturbed_losses")
     if not isinstance(losses, list) or len(losses) != 2 * len(directions):
         raise _malformed("perturbed losses")
-    losses = [returned_number(value, "FullyConnectedNet.loss (the loss)") for value in losses]
+    losses = [returned_number(value, names["loss"]) for value in losses]
     plus, minus = np.array(losses[0::2]), np.array(losses[1::2])
     return LossCall(
         X=X, y=y, loss=loss, grads=grads,
@@ -256,23 +264,27 @@ def _loss_call(reply, batch, params, directions, step) -> LossCall:
 class Submission:
     """The student's code, as the checks call it; every call runs in the sandboxed child."""
 
-    def __init__(self, child: Child):
+    def __init__(self, child: Child, convention: Convention = CS231N):
         self._child = child
+        self.convention = convention
+
+    def _param(self, p, mode, seed=None) -> dict:
+        return dropout_param(p, mode, seed, self.convention)
 
     def dropout_forward(self, x: np.ndarray, p: float, mode: str = "train", seed: int | None = None,
                         return_x: bool = False) -> ForwardObservation:
         """One call with a fresh dropout_param {p, mode[, seed]}. With ``return_x`` the child sends
         x back as it is after the call, and ``x_mutated`` says whether it changed (else None)."""
-        param = dropout_param(p, mode, seed)
+        param = self._param(p, mode, seed)
         reply = _record(self._child.call("forward", x=x, param=param, return_x=return_x), "reply")
-        return _forward_observation(reply, x, param, return_x)
+        return _forward_observation(reply, x, param, return_x, self.convention.names)
 
     def dropout_forward_on_ones(self, shape, p: float, seed: int | None = None) -> ForwardObservation:
         """A train-mode call on x = ones(shape), float32, which the child builds itself: a large
         input for the statistical checks that costs nothing to send."""
-        param = dropout_param(p, "train", seed)
+        param = self._param(p, "train", seed)
         reply = _record(self._child.call("forward", x=None, param=param, return_x=False, fill=[1.0, list(shape)]), "reply")
-        return _forward_observation(reply, np.ones(shape, dtype=np.float32), param, return_x=False)
+        return _forward_observation(reply, np.ones(shape, dtype=np.float32), param, False, self.convention.names)
 
     def dropout_forward_sequence(self, param: dict, steps: list[tuple[np.ndarray, dict]]) -> list[ForwardObservation]:
         """Calls with ONE dropout_param dict, as FullyConnectedNet makes them: before each call the
@@ -285,23 +297,24 @@ class Submission:
         observations, current = [], dict(param)
         for (x, update), step_reply in zip(steps, replies):
             current.update(update)
-            observations.append(_forward_observation(step_reply, x, current, return_x=False))
+            observations.append(_forward_observation(step_reply, x, current, False, self.convention.names))
         return observations
 
     def dropout_gradient(self, x, dout, p, seed, directions, step=1e-5) -> BackwardObservation:
         """Forward with ``seed``, backward on its cache, and numerical slopes along ``directions``."""
         directions = np.asarray(directions, dtype=np.float64).reshape((-1, *x.shape))
         shifted = [x + sign * step * direction for direction in directions for sign in (1, -1)]
-        param = {"p": p, "mode": "train", "seed": seed}
+        param = self._param(p, "train", seed)
         reply = _record(self._child.call("forward_backward", x=x, dout=dout, param=param, shifted=shifted), "reply")
-        out = returned_array(reply.get("out"), reply.get("out_type"), "dropout_forward", x.shape)
-        dx = returned_array(reply.get("dx"), reply.get("dx_type"), "dropout_backward", x.shape, finite=False)
-        again = returned_array(reply.get("again"), reply.get("again_type"), "dropout_forward", x.shape)
+        names = self.convention.names
+        out = returned_array(reply.get("out"), reply.get("out_type"), names["forward"], x.shape)
+        dx = returned_array(reply.get("dx"), reply.get("dx_type"), names["backward"], x.shape, finite=False)
+        again = returned_array(reply.get("again"), reply.get("again_type"), names["forward"], x.shape)
         outs = reply.get("shifted_outs")
         types = reply.get("shifted_types")
         if not isinstance(outs, list) or not isinstance(types, list) or not len(outs) == len(types) == len(shifted):
             raise _malformed("shifted outputs")
-        values = [float(np.sum(returned_array(value, kind, "dropout_forward", x.shape).astype(np.float64) * dout))
+        values = [float(np.sum(returned_array(value, kind, names["forward"], x.shape).astype(np.float64) * dout))
                   for value, kind in zip(outs, types)]
         slopes = (np.array(values[0::2]) - np.array(values[1::2])) / (2 * step)
         return BackwardObservation(out=out, dx=dx, repeatable=bool(np.array_equal(out, again)),
@@ -309,32 +322,38 @@ class Submission:
 
     def dropout_backward_test_mode(self, x, dout, p) -> np.ndarray:
         """dx from dropout_backward after a test-mode forward call."""
-        reply = _record(self._child.call("backward_test_mode", x=x, dout=dout, param={"p": p, "mode": "test"}), "reply")
-        return returned_array(reply.get("dx"), reply.get("dx_type"), "dropout_backward", x.shape)
+        reply = _record(self._child.call("backward_test_mode", x=x, dout=dout, param=self._param(p, "test")), "reply")
+        return returned_array(reply.get("dx"), reply.get("dx_type"), self.convention.names["backward"], x.shape)
 
     def network(self, *, hidden_dims, num_classes, keep_ratio, params, batches, net_seed, reg=0.0,
                 directions=(), step=1e-6, test_X) -> NetworkObservation:
-        """The student's FullyConnectedNet with the given weights (see child_driver.op_fc_run).
-        ``batches`` are (X, y, seed): each batch's loss() calls run with that seed in the network's
-        dropout_param (None: the network's own)."""
+        """The student's network with the given weights and keep ratio: FullyConnectedNet (see
+        child_driver.op_fc_run) or the scratch flavour's MultiLayerNet with dropout_ratio = 1 -
+        keep_ratio (op_layer_net_run). ``batches`` are (X, y, seed): each batch's loss() calls run
+        with that seed in the network's dropout_param (None: the network's own), or after
+        np.random.seed(seed) in the scratch flavour, whose network has no seed of its own."""
         directions = tuple(directions)
         flat = np.array([np.concatenate([direction[name].ravel() for name in params]) for direction in directions])
         flat = flat.reshape(len(directions), sum(value.size for value in params.values()))
-        reply = _record(self._child.call(
-            "fc_run", hidden_dims=list(hidden_dims), num_classes=num_classes, keep_ratio=keep_ratio,
-            net_seed=net_seed, reg=reg, params=params,
-            batches=[{"X": X, "y": y, "seed": seed} for X, y, seed in batches],
-            directions=flat, step=step, test_X=test_X,
-        ), "reply")
+        common = dict(hidden_dims=list(hidden_dims), num_classes=num_classes, reg=reg, params=params,
+                      batches=[{"X": X, "y": y, "seed": seed} for X, y, seed in batches],
+                      directions=flat, step=step, test_X=test_X)
+        if self.convention.knob == "p":
+            reply = self._child.call("fc_run", keep_ratio=keep_ratio, net_seed=net_seed, **common)
+        else:
+            if any(seed is None for _, _, seed in batches):
+                raise ValueError("the scratch flavour's network has no seed of its own: give every batch one")
+            reply = self._child.call("layer_net_run", dropout_ratio=self.convention.knob_value(keep_ratio), **common)
+        reply = _record(reply, "reply")
         replies = _records(reply.get("batches"), "batches")
         if len(replies) != len(batches):
             raise _malformed("batch count")
         test = _record(reply.get("test"), "test")
-        scores = returned_array(test.get("scores"), test.get("scores_type"), "FullyConnectedNet.loss (the scores)",
+        scores = returned_array(test.get("scores"), test.get("scores_type"), self.convention.names["scores"],
                                 (test_X.shape[0], num_classes))
         return NetworkObservation(
             keep_ratio=keep_ratio, hidden_dims=tuple(hidden_dims), params=params,
-            batches=tuple(_loss_call(r, b, params, directions, step) for r, b in zip(replies, batches)),
+            batches=tuple(_loss_call(r, b, params, directions, step, self.convention.names) for r, b in zip(replies, batches)),
             test=ScoresCall(test_X, scores, _affine_calls(test.get("affine"), "affine calls"),
                             _dropout_calls(test.get("dropout"), "dropout calls")),
         )

@@ -10,7 +10,12 @@ Fixtures for checks:
 - ``submission``: the student's code (autograder.observations.Submission), running in the child;
 - ``rng``: a numpy Generator seeded from the job's base seed and the check's name, for inputs and
   for the seeds passed to the student; the seeds go into the result so a failure can be replayed;
-- ``partial_credit``: ``partial_credit.case(passed)`` counts a check's cases for partial credit.
+- ``partial_credit``: ``partial_credit.case(passed)`` counts a check's cases for partial credit;
+- ``convention``: the flavour's convention (autograder.conventions): what a kept unit is multiplied
+  by in training and at test time, which the checks state their properties in.
+
+The rubric names the flavour; checks marked ``@pytest.mark.only_in(...)`` for another flavour are
+left out of the session.
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autograder.conventions import Convention
 from autograder.diagnoses import Measured, Misconception
 from autograder.limits import DEFAULT_LIMITS, ChildLimits
 from autograder.observations import Submission
 from autograder.rubric import CHECKS_DIR, Rubric
 from autograder.sandbox import Child, ChildFailure, bwrap_status, protections
+from autograder.submission import release_convention
 from autograder.verdicts import GradeResult, Outcome, verdict
 
 class GraderError(RuntimeError):
@@ -91,6 +98,15 @@ def _job_of(item) -> GradingJob | None:
     return job if isinstance(job, GradingJob) else None
 
 
+def applies_to(item_or_function, flavour: str) -> bool:
+    """Whether a check serves ``flavour`` (its ``only_in`` marker, if any, names it)."""
+    marks = getattr(item_or_function, "pytestmark", None) or getattr(getattr(item_or_function, "function", None), "pytestmark", [])
+    for mark in marks:
+        if mark.name == "only_in":
+            return flavour in mark.args
+    return True
+
+
 def _diagnosis_marker(item) -> str | None:
     marker = item.get_closest_marker("diagnosis")
     return marker.args[0] if marker and marker.args else None
@@ -117,8 +133,11 @@ def outcome_of(item, excinfo) -> Outcome:
 
 class GradingPlugin:
     def __init__(self, jobs: list[GradingJob], rubric: Rubric, limits: ChildLimits = DEFAULT_LIMITS,
-                 on_result=None, brief_reports: bool = False):
+                 on_result=None, brief_reports: bool = False, convention: Convention | None = None):
         self.jobs = list(jobs)
+        self.convention = convention or release_convention(rubric.flavour)
+        if self.convention.flavour != rubric.flavour:
+            raise GraderError(f"the rubric grades flavour {rubric.flavour}, not {self.convention.flavour}")
         self.brief_reports = brief_reports
         self.rubric = rubric
         self.limits = limits
@@ -137,12 +156,14 @@ class GradingPlugin:
     def pytest_generate_tests(self, metafunc):
         if "grading_job" in metafunc.fixturenames:
             check = check_name(metafunc.function)
-            jobs = [job for job in self.jobs if job.runs(check)]
+            applies = applies_to(metafunc.function, self.convention.flavour)
+            jobs = [job for job in self.jobs if applies and job.runs(check)]
             metafunc.parametrize("grading_job", jobs, ids=[job.key for job in jobs], scope="session")
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
-        unknown = sorted({check_name(item) for item in items} - set(self.rubric.entries))
+        unknown = sorted({check_name(item) for item in items if applies_to(item, self.convention.flavour)}
+                         - set(self.rubric.entries))
         if unknown:
             raise GraderError(f"checks without a rubric entry: {', '.join(unknown)}")
         graded = [item for item in items if _job_of(item) is not None]
@@ -218,7 +239,7 @@ class GradingPlugin:
     def _finish(self, job: GradingJob) -> None:
         outcomes = self._outcomes[job.key]
         tests = [
-            verdict(check, entry, outcomes[check], self._seeds.get((job.key, check), {}))
+            verdict(check, entry, outcomes[check], self._seeds.get((job.key, check), {}), self.convention.key)
             for check, entry in self.rubric.entries.items() if check in outcomes
         ]
         in_force, missing = protections(self.limits)
@@ -271,7 +292,14 @@ def _plugin(request) -> GradingPlugin:
 @pytest.fixture
 def submission(request, grading_job) -> Submission:
     """The student's code; each call runs in the sandboxed child."""
-    return Submission(_plugin(request).child_for(grading_job))
+    plugin = _plugin(request)
+    return Submission(plugin.child_for(grading_job), plugin.convention)
+
+
+@pytest.fixture
+def convention(request) -> Convention:
+    """The flavour's convention: the factors a kept unit gets in training and at test time."""
+    return _plugin(request).convention
 
 
 @pytest.fixture
@@ -302,9 +330,10 @@ PYTEST_ARGS = ("-q", "--tb=native", "--no-header", "-s", "-W", "ignore::pytest.P
 
 
 def run_grading(jobs: list[GradingJob], rubric: Rubric, limits: ChildLimits = DEFAULT_LIMITS,
-                on_result=None) -> dict[str, GradeResult]:
-    """Grade every job in one pytest session; returns results by job key."""
-    plugin = GradingPlugin(jobs, rubric, limits, on_result, brief_reports=True)
+                on_result=None, convention: Convention | None = None) -> dict[str, GradeResult]:
+    """Grade every job in one pytest session; returns results by job key. The jobs' trees must
+    have been prepared for the same convention (autograder.submission.prepare)."""
+    plugin = GradingPlugin(jobs, rubric, limits, on_result, brief_reports=True, convention=convention)
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         code = pytest.main(
@@ -328,6 +357,7 @@ def add_options(parser) -> None:
 def configure_from_options(config) -> None:
     """Register a plugin for --submission, unless the grade command registered one already."""
     config.addinivalue_line("markers", "diagnosis(id): the catalogue id a failing plain assert stands for")
+    config.addinivalue_line("markers", "only_in(*flavours): the check serves only these flavours")
     if registered_plugin(config) is not None:
         return
     path = config.getoption("submission")
@@ -343,7 +373,7 @@ def configure_from_options(config) -> None:
         rubric = load_rubric(config.getoption("rubric") or DEFAULT_RUBRIC)
         workdir = Path(tempfile.mkdtemp(prefix="dropout-lab-"))
         config.add_cleanup(lambda: __import__("shutil").rmtree(workdir, ignore_errors=True))
-        prepared = prepare(Path(path), workdir)
+        prepared = prepare(Path(path), workdir, release_convention(rubric.flavour))
     except (RubricError, SubmissionRefused, FileNotFoundError) as error:
         raise pytest.UsageError(str(error)) from None
     seed = config.getoption("grade_seed")

@@ -33,7 +33,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from autograder.paths import GRADED_FILES
+from autograder.conventions import convention
 from autograder.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 
 PACKAGE = "dropout_lab_check"
@@ -65,7 +65,7 @@ MODULE_MAP = {
 }
 
 # What child_driver.py contributes: these names and everything they use.
-OPERATION_ROOTS = ("OPERATIONS", "describe_error")
+OPERATION_ROOTS = ("OPERATIONS", "describe_error", "import_student_library")
 
 
 class CheckerBuildError(RuntimeError):
@@ -211,8 +211,8 @@ def public_check_modules(rubric: Rubric) -> dict[str, str]:
             return cut
 
 
-GRADER_NETWORK_DROPOUT = "NETWORK_DROPOUT = CorrectDropout"
-CHECKER_NETWORK_DROPOUT = "NETWORK_DROPOUT = StudentsDropout"
+GRADER_NETWORK_DROPOUT = "NETWORK_DROPOUT, NETWORK_DROPOUT_LAYER = CorrectDropout, CorrectDropoutLayer"
+CHECKER_NETWORK_DROPOUT = "NETWORK_DROPOUT, NETWORK_DROPOUT_LAYER = StudentsDropout, None"
 
 
 def operations_module() -> str:
@@ -265,7 +265,8 @@ def operations_module() -> str:
 def public_rubric_text(rubric: Rubric) -> str:
     lines = ["# The public checks of the rubric your work is graded with: points, and whether a check",
              "# gives partial credit (the share of its cases you passed). The grader also runs checks that",
-             "# are not listed here; the checker's last line says how many and what they are worth.", ""]
+             "# are not listed here; the checker's last line says how many and what they are worth.", "",
+             f"flavour = {rubric.flavour!r}", ""]
     for name, entry in rubric.entries.items():
         if entry.visibility != "visible":
             continue
@@ -276,14 +277,16 @@ def public_rubric_text(rubric: Rubric) -> str:
     return "\n".join(lines)
 
 
-def facts_module(rubric: Rubric, given: dict[str, bytes]) -> str:
+def facts_module(rubric: Rubric, given: dict[str, bytes], style: str = "inverted") -> str:
     hidden = [entry for entry in rubric.entries.values() if entry.visibility != "visible"]
     digests = {name: hashlib.sha256(content).hexdigest() for name, content in sorted(given.items())}
     return (
         '"""Facts about the grade that the student checker states: written by `release`."""\n\n'
         f"HIDDEN_CHECKS = {len(hidden)}\n"
         f"HIDDEN_POINTS = {sum(entry.points for entry in hidden):g}\n"
-        f"MAX_SCORE = {rubric.max_score:g}\n\n"
+        f"MAX_SCORE = {rubric.max_score:g}\n"
+        f"FLAVOUR = {rubric.flavour!r}\n"
+        f"STYLE = {style!r}  # the dropout style of the release's flavour\n\n"
         "# The library files you were given, by their SHA-256: the grader uses its own copy of each.\n"
         f"GIVEN_FILES = {{\n" + "".join(f"    {name!r}: {digest!r},\n" for name, digest in digests.items()) + "}\n"
     )
@@ -329,12 +332,15 @@ def _stand_in(module: str) -> bool:
     return any(module == kit or module.startswith(kit + ".") for kit in MODULE_MAP)
 
 
-def checker_files(released_library: dict[str, bytes], rubric_path: Path = DEFAULT_RUBRIC) -> dict[str, bytes]:
+def checker_files(released_library: dict[str, bytes], rubric_path: Path = DEFAULT_RUBRIC,
+                  style: str = "inverted") -> dict[str, bytes]:
     """The files of the student checker, by their path in the student tree.
 
     ``released_library`` is the rest of the student tree as release writes it (for the digests of
-    the given library files)."""
+    the given library files); the rubric names the flavour, and ``style`` is the flavour's dropout
+    style as the release sets it."""
     rubric = load_rubric(rubric_path)
+    graded_files = convention(rubric.flavour, style).graded_files
     sources: dict[str, str] = {name: (KIT / kit_name).read_text(encoding="utf-8") for kit_name, name in ROOTS.items()}
     sources.update(public_check_modules(rubric))
     sources["operations.py"] = operations_module()
@@ -359,8 +365,8 @@ def checker_files(released_library: dict[str, bytes], rubric_path: Path = DEFAUL
     for kit_name, name in DATA_FILES.items():
         files[name] = (KIT / kit_name).read_text(encoding="utf-8")
     given = {name: content for name, content in released_library.items()
-             if name.startswith("nnlab/") and name.endswith(".py") and name not in GRADED_FILES}
-    files["facts.py"] = facts_module(rubric, given)
+             if name.startswith("nnlab/") and name.endswith(".py") and name not in graded_files}
+    files["facts.py"] = facts_module(rubric, given, style)
     files["rubric.toml"] = public_rubric_text(rubric)
     _verify_imports(files, imports)
     return {f"{PACKAGE}/{name}": text.encode("utf-8") for name, text in sorted(files.items())}

@@ -1,7 +1,8 @@
 """Taking in a submission (stage 1 of a grade): a folder or a .zip becomes a private tree.
 
-The private tree is a copy of the kit's pristine assignment/ with ONLY the graded files
-(autograder.paths.GRADED_FILES) taken from the submission, so whatever else a student changed or
+The private tree is a copy of the kit's pristine student library (assignment/'s ``nnlab``, or the
+flavour's, as release writes it: autograder.conventions) with ONLY the graded files of the flavour
+taken from the submission, so whatever else a student changed or
 added (a patched gradient_check.py, a fake numpy/ folder) never reaches the grader. The graded files
 may sit at the submission's root or under one top-level folder (how most zip tools pack a folder).
 A graded file that is missing keeps its empty stub and is named in the result.
@@ -13,16 +14,17 @@ or are unreasonably large.
 
 from __future__ import annotations
 
-import shutil
+import functools
 import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from autograder.conventions import (CS231N, SETTINGS_FILE, Convention, ConventionError, convention, settings_with_style,
+                                    style_of)
 from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES
 
 MAX_GRADED_FILE_BYTES = 1024 * 1024
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 
 class SubmissionRefused(Exception):
@@ -41,30 +43,30 @@ def submission_name(path: Path) -> str:
     return path.name[: -len(".zip")] if path.name.lower().endswith(".zip") else path.name
 
 
-def _pick_root(available: set[str]) -> str:
+def _pick_root(available: set[str], graded_files) -> str:
     """The prefix ('' or 'folder/') under which the submission's graded files sit."""
     prefixes = [""] + sorted({name.split("/", 1)[0] + "/" for name in available if "/" in name})
-    best = max(prefixes, key=lambda prefix: sum(prefix + graded in available for graded in GRADED_FILES))
-    return best if any(best + graded in available for graded in GRADED_FILES) else ""
+    best = max(prefixes, key=lambda prefix: sum(prefix + graded in available for graded in graded_files))
+    return best if any(best + graded in available for graded in graded_files) else ""
 
 
-def holds_graded_files(names: set[str]) -> bool:
+def holds_graded_files(names: set[str], convention: Convention = CS231N) -> bool:
     """Whether relative POSIX paths ``names`` include a graded file where the grader looks for it."""
-    root = _pick_root(names)
-    return any(root + graded in names for graded in GRADED_FILES)
+    root = _pick_root(names, convention.graded_files)
+    return any(root + graded in names for graded in convention.graded_files)
 
 
-def _folder_files(folder: Path) -> dict[str, bytes]:
+def _folder_files(folder: Path, graded_files) -> dict[str, bytes]:
     """Graded files of a folder submission, by graded path."""
     root_real = folder.resolve()
     available = set()
-    for graded in GRADED_FILES:
+    for graded in graded_files:
         for candidate in [folder / graded, *(child / graded for child in sorted(folder.iterdir()) if child.is_dir())]:
             if candidate.exists() or candidate.is_symlink():
                 available.add(candidate.relative_to(folder).as_posix())
-    prefix = _pick_root(available)
+    prefix = _pick_root(available, graded_files)
     found = {}
-    for graded in GRADED_FILES:
+    for graded in graded_files:
         path = folder / (prefix + graded)
         if not (path.exists() or path.is_symlink()):
             continue
@@ -88,7 +90,7 @@ def _check_zip_entry(info: zipfile.ZipInfo) -> None:
         raise SubmissionRefused(f"the zip holds a symbolic link: {name!r}")
 
 
-def _zip_files(path: Path) -> dict[str, bytes]:
+def _zip_files(path: Path, graded_files) -> dict[str, bytes]:
     """Graded files of a zip submission, by graded path."""
     try:
         archive = zipfile.ZipFile(path)
@@ -99,9 +101,9 @@ def _zip_files(path: Path) -> dict[str, bytes]:
         for info in infos:
             _check_zip_entry(info)
         by_name = {info.filename: info for info in infos if not info.is_dir()}
-        prefix = _pick_root(set(by_name))
+        prefix = _pick_root(set(by_name), graded_files)
         found = {}
-        for graded in GRADED_FILES:
+        for graded in graded_files:
             info = by_name.get(prefix + graded)
             if info is None:
                 continue
@@ -114,27 +116,65 @@ def _zip_files(path: Path) -> dict[str, bytes]:
     return found
 
 
-def read_graded_files(path: Path) -> dict[str, bytes]:
+def read_graded_files(path: Path, convention: Convention = CS231N) -> dict[str, bytes]:
     """The graded files a submission provides (folder or .zip), by graded path."""
     if path.is_dir():
-        return _folder_files(path)
+        return _folder_files(path, convention.graded_files)
     if path.is_file() and path.suffix.lower() == ".zip":
-        return _zip_files(path)
+        return _zip_files(path, convention.graded_files)
     raise SubmissionRefused(f"{path} is neither a folder nor a .zip file")
 
 
-def prepare(path: Path, workdir: Path, pristine: Path = ASSIGNMENT_DIR) -> PreparedSubmission:
+@functools.lru_cache(maxsize=None)
+def pristine_library(flavour: str) -> dict[str, bytes]:
+    """The flavour's student library as release writes it (relative POSIX path -> bytes): the tree
+    every submission of that flavour is graded in, graded files replaced by the student's."""
+    if flavour == "cs231n":
+        root = ASSIGNMENT_DIR / "nnlab"
+        if not (ASSIGNMENT_DIR / GRADED_FILES[0]).is_file():
+            raise FileNotFoundError(f"{ASSIGNMENT_DIR} has no {GRADED_FILES[0]}: run `python -m autograder release`")
+        return {f"nnlab/{path.relative_to(root).as_posix()}": path.read_bytes()
+                for path in sorted(root.rglob("*")) if path.is_file() and "__pycache__" not in path.parts}
+    from autograder.flavours import FLAVOURS, released_tree
+
+    if flavour not in FLAVOURS:
+        raise ConventionError(f"unknown flavour {flavour!r} (known: cs231n, {', '.join(FLAVOURS)})")
+    return {name: content for name, content in released_tree(FLAVOURS[flavour], checker=False).items()
+            if name.startswith("nnlab/")}
+
+
+@functools.lru_cache(maxsize=None)
+def release_convention(flavour: str = "cs231n") -> Convention:
+    """The convention a flavour's submissions are graded in: for the scratch flavour, in the style
+    that its release's settings file sets (the instructor's one setting)."""
+    if flavour == "cs231n":
+        return CS231N
+    source = pristine_library(flavour).get(SETTINGS_FILE)
+    if source is None:
+        raise ConventionError(f"flavour {flavour!r} has no {SETTINGS_FILE}")
+    return convention(flavour, style_of(source.decode("utf-8"), f"solution/flavours/{flavour}/{SETTINGS_FILE}"))
+
+
+def library_for(convention_: Convention) -> dict[str, bytes]:
+    """The pristine library a submission of this convention is graded in: the flavour's release,
+    with the convention's style written into its settings when the flavour has one."""
+    library = dict(pristine_library(convention_.flavour))
+    if SETTINGS_FILE in library:
+        library[SETTINGS_FILE] = settings_with_style(library[SETTINGS_FILE].decode("utf-8"), convention_.style).encode("utf-8")
+    return library
+
+
+def prepare(path: Path, workdir: Path, convention: Convention = CS231N) -> PreparedSubmission:
     """Build the private tree for ``path`` inside ``workdir``; SubmissionRefused if unsafe."""
     path = Path(path)
-    if not (pristine / GRADED_FILES[0]).is_file():
-        raise FileNotFoundError(f"{pristine} has no {GRADED_FILES[0]}: run `python -m autograder release`")
-    found = read_graded_files(path)
+    library = library_for(convention)  # FileNotFoundError when assignment/ was never released
+    found = read_graded_files(path, convention)
     tree = Path(workdir) / "tree"
     # The library only: the release's notebook, README and student checker (which holds a correct
     # dropout for its network checks) have no business in the sandbox.
-    library = Path(GRADED_FILES[0]).parts[0]
-    shutil.copytree(pristine / library, tree / library, ignore=IGNORED, copy_function=shutil.copyfile)  # contents only
-    for graded, content in found.items():
-        (tree / graded).write_bytes(content)
-    missing = [graded for graded in GRADED_FILES if graded not in found]
+    for name, content in {**library, **found}.items():
+        target = tree / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    missing = [graded for graded in convention.graded_files if graded not in found]
     return PreparedSubmission(submission_name(path), tree, missing)

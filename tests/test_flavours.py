@@ -44,7 +44,7 @@ def files_under(root: Path) -> set[str]:
 
 
 def test_scratch_tree_holds_its_own_sources_and_the_shared_given_modules_only(student_tree):
-    assert files_under(student_tree) == SCRATCH_FILES
+    assert {name for name in files_under(student_tree) if not name.startswith("dropout_lab_check/")} == SCRATCH_FILES
     # The shared modules are solution/'s, byte for byte.
     for name in SCRATCH.shared_files:
         assert (student_tree / name).read_bytes() == (SOLUTION_DIR / name).read_bytes()
@@ -61,7 +61,11 @@ def test_students_of_one_flavour_never_receive_the_others_files(student_tree):
         assert not path.exists() or path.read_bytes() != content, name
     scratch_text = "\n".join((student_tree / n).read_text() for n in SCRATCH_FILES if n.endswith((".py", ".ipynb")))
     assert "def dropout_forward" not in scratch_text and "FullyConnectedNet" not in scratch_text
-    assert "dropout_lab_check" not in files_under(student_tree)
+    # Its checker is the scratch flavour's, and ships no correct dropout of either flavour.
+    facts = (student_tree / "dropout_lab_check" / "facts.py").read_text()
+    assert "FLAVOUR = 'scratch'" in facts and "STYLE = 'vanilla'" in facts
+    operations = (student_tree / "dropout_lab_check" / "operations.py").read_text()
+    assert "class CorrectDropout" not in operations and "NETWORK_DROPOUT_LAYER = StudentsDropout, None" in operations
 
     assert not any(flavours.is_flavour_source(Path(n)) for n in release_module().expected_tree(with_checker=False))
     assert not (ASSIGNMENT_DIR / flavours.FLAVOURS_DIRNAME).exists()
@@ -220,3 +224,38 @@ def test_later_scratch_stubs_name_their_todo_once_the_earlier_ones_are_filled(st
     # Without dropout the network needs none of the blocks.
     result = run("print(MultiLayerNet(4, [3], 2).gradient(x, [0, 1])['W1'].shape)\n")
     assert result.returncode == 0 and result.stdout.strip() == "(4, 3)"
+
+
+def run_checker(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dropout_lab_check", "check", "--format", "json"],
+                          capture_output=True, text=True, cwd=folder, timeout=300)
+
+
+def test_the_scratch_checker_grades_in_the_flavours_terms(student_tree, tmp_path):
+    """The checker of the scratch release runs the scratch flavour's public checks: every one fails
+    as not implemented on the untouched tree, and every one passes once the reference's graded files
+    are in; a wrong layer is told in the flavour's words."""
+    import json
+
+    untouched = run_checker(student_tree)
+    assert untouched.returncode == 1, untouched.stderr
+    result = json.loads(untouched.stdout)
+    assert result["score"] == 0 and {test["extra_data"]["diagnosis"] for test in result["tests"]} == {"not_implemented"}
+    assert "forward_leaves_dropout_param_unchanged" not in {test["name"] for test in result["tests"]}
+
+    filled = tmp_path / "filled"
+    shutil.copytree(student_tree, filled)
+    for graded in SCRATCH.graded_files:
+        shutil.copyfile(SCRATCH_SOURCE / graded, filled / graded)
+    done = run_checker(filled)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["score"] == 33  # the public checks: 36 less 3 hidden points
+
+    layers = filled / "nnlab" / "layers.py"
+    layers.write_text(layers.read_text().replace(
+        "self.mask = np.random.rand(*x.shape) >= self.dropout_ratio",
+        "self.mask = np.random.rand(*x.shape) < self.dropout_ratio"))
+    wrong = json.loads(run_checker(filled).stdout)
+    fraction = next(test for test in wrong["tests"] if test["name"] == "forward_keep_fraction")
+    assert fraction["extra_data"]["diagnosis"] == "p_as_drop_probability"
+    assert "dropout_ratio as the probability of keeping" in fraction["output"]

@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 from dropout_lab_check.limits import DEFAULT_BASE_SEED, DEFAULT_LIMITS
-from dropout_lab_check.paths import GRADED_FILES
 from dropout_lab_check.plugin import GraderError, GradingJob, run_grading
 from dropout_lab_check.reports import as_text
 from dropout_lab_check.rubric import DEFAULT_RUBRIC, Rubric, RubricError, load_rubric
 from dropout_lab_check import facts as facts
-from dropout_lab_check.runner import PACKAGE, SubmissionRefused, library_root, prepare
+from dropout_lab_check.runner import PACKAGE, SubmissionRefused, graded_files, library_root, prepare
 
 
 class CheckRefused(Exception):
@@ -30,7 +29,8 @@ class CheckRefused(Exception):
 
 
 def public_rubric(rubric: Rubric) -> Rubric:
-    return Rubric(rubric.path, {name: entry for name, entry in rubric.entries.items() if entry.visibility == "visible"})
+    return Rubric(rubric.path, {name: entry for name, entry in rubric.entries.items() if entry.visibility == "visible"},
+                  rubric.flavour)
 
 
 def locate(path: Path | None) -> Path:
@@ -44,7 +44,7 @@ def locate(path: Path | None) -> Path:
     if library_root(folder) is None:
         where = str(folder.resolve())
         raise CheckRefused(
-            f"{where} holds no {GRADED_FILES[0]}, so there is nothing to check. Run the command from "
+            f"{where} holds no {graded_files()[0]}, so there is nothing to check. Run the command from "
             f"your assignment folder (the one that holds nnlab/ and Dropout.ipynb), or name it: "
             f"python -m {PACKAGE} check path/to/your/folder"
         )
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         if changed:
             print()
             print("You changed " + ", ".join(changed) + ". The grader uses the files you were given for "
-                  "everything but nnlab/layers.py and nnlab/classifiers/fc_net.py, so these changes do not count.")
+                  f"everything but {' and '.join(graded_files())}, so these changes do not count.")
         print()
         print(hidden_summary())
         print(f"(checked in {result.execution_time:.1f} s)")
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "check", help="run the grader's public checks on your work, with the grader's messages",
-        description="Run the grader's public checks on your nnlab/layers.py and nnlab/classifiers/fc_net.py. "
+        description=f"Run the grader's public checks on your {' and '.join(graded_files())}. "
                     "Exit status 0 when every public check passed, 1 when one failed, 2 when nothing could be checked.",
     )
     parser.add_argument("path", nargs="?", help="your assignment folder, the one holding nnlab/ (default: the "

@@ -1,6 +1,6 @@
 """``python -m autograder collect [TREE] [--out FILE.zip]``: the student's submission, ready to upload.
 
-The zip holds exactly what is graded and read: the graded files (autograder.paths.GRADED_FILES) at
+The zip holds exactly what is graded and read: the graded files (those of the release's flavour) at
 their paths in the tree, and the executed notebook, with nothing else (no data, no caches, no
 copies of the library). Next to the zip go an HTML export of the notebook and, where this machine
 can make one, a PDF, for the parts graded by hand (the inline questions and the plots).
@@ -31,7 +31,8 @@ from pathlib import Path
 
 import nbformat
 
-from dropout_lab_check.paths import GRADED_FILES, NOTEBOOK_NAME
+from dropout_lab_check.paths import NOTEBOOK_NAME
+from dropout_lab_check.runner import release_convention
 from dropout_lab_check.regions import REGION_NAMES, RegionError, find_regions
 from dropout_lab_check.stubs import is_unanswered
 
@@ -84,7 +85,7 @@ def _is_code(line: str) -> bool:
 def region_problems(tree: Path) -> list[Problem]:
     """Missing graded files, broken markers and empty TODO regions of a student's tree."""
     problems = []
-    for graded in GRADED_FILES:
+    for graded in release_convention().graded_files:
         path = tree / graded
         if not path.is_file():
             problems.append(Problem(str(path), "missing; collect from the folder that holds nnlab/"))
@@ -195,7 +196,7 @@ def _is_answer_cell(cell) -> bool:
 
 def submission_files(tree: Path) -> dict[str, bytes]:
     """The files of the submission zip, by their name in the zip."""
-    return {**{graded: (tree / graded).read_bytes() for graded in GRADED_FILES},
+    return {**{graded: (tree / graded).read_bytes() for graded in release_convention().graded_files},
             NOTEBOOK_NAME: (tree / NOTEBOOK_NAME).read_bytes()}
 
 

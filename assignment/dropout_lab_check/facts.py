@@ -3,6 +3,8 @@
 HIDDEN_CHECKS = 2
 HIDDEN_POINTS = 3
 MAX_SCORE = 36
+FLAVOUR = 'cs231n'
+STYLE = 'inverted'  # the dropout style of the release's flavour
 
 # The library files you were given, by their SHA-256: the grader uses its own copy of each.
 GIVEN_FILES = {

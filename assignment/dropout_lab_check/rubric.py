@@ -10,6 +10,12 @@ Format, one table per check (the check's name is its test function's name withou
     points = 2
     visibility = "visible"   # or "hidden", "after_due_date", "after_published" (Gradescope's)
     partial = false          # true: a check with several cases earns its share of passed cases
+
+A rubric grades one flavour of the assignment, named by an optional top-level key (the default is
+``flavour = "cs231n"``; autograder/rubric_scratch.toml grades the scratch flavour). Its checks are
+those of autograder/checks/ that apply to that flavour: a check marked
+``@pytest.mark.only_in("cs231n")`` tests something only that flavour has (the dropout_param dict,
+the network's seed), and every other check serves every flavour.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 CHECKS_DIR = Path(__file__).with_name("checks")
 DEFAULT_RUBRIC = Path(__file__).with_name("rubric.toml")
+FLAVOUR_RUBRICS = {"cs231n": DEFAULT_RUBRIC, "scratch": Path(__file__).with_name("rubric_scratch.toml")}
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 KEYS = {"points", "visibility", "partial"}
 
@@ -45,19 +52,32 @@ class RubricEntry:
 class Rubric:
     path: Path
     entries: dict[str, RubricEntry]
+    flavour: str = "cs231n"
 
     @property
     def max_score(self) -> float:
         return sum(entry.points for entry in self.entries.values())
 
 
-def known_checks(checks_dir: Path = CHECKS_DIR) -> list[str]:
-    """Names of the checks in the check modules, read without importing them."""
+def _only_in(function: ast.FunctionDef) -> set[str] | None:
+    """The flavours of a check's ``@pytest.mark.only_in(...)`` marker (None: every flavour)."""
+    for decorator in function.decorator_list:
+        if (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+                and decorator.func.attr == "only_in"):
+            return {arg.value for arg in decorator.args if isinstance(arg, ast.Constant)}
+    return None
+
+
+def known_checks(checks_dir: Path = CHECKS_DIR, flavour: str = "cs231n") -> list[str]:
+    """Names of the checks in the check modules that apply to ``flavour``, read without importing them."""
     names = []
     for module in sorted(checks_dir.glob("test_*.py")):
         tree = ast.parse(module.read_text(encoding="utf-8"), str(module))
-        names += [node.name[len("test_"):] for node in tree.body
-                  if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                flavours = _only_in(node)
+                if flavours is None or flavour in flavours:
+                    names.append(node.name[len("test_"):])
     return names
 
 
@@ -100,14 +120,28 @@ def _entry(name: str, table, text: str, where: str) -> RubricEntry:
     return RubricEntry(float(points), visibility, partial)
 
 
-def parse_rubric(text: str, where: str, checks: list[str]) -> dict[str, RubricEntry]:
+def _toml(text: str, where: str) -> dict:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         line = re.search(r"line (\d+)", str(error))
         raise RubricError(f"{where}:{line.group(1) if line else 1}: not valid TOML: {error}") from None
-    for key in set(data) - {"checks"}:
+
+
+def flavour_of(data: dict, where: str) -> str:
+    flavour = data.get("flavour", "cs231n")
+    if flavour not in FLAVOUR_RUBRICS:
+        raise RubricError(f"{where}: flavour must be one of {', '.join(FLAVOUR_RUBRICS)} (got {flavour!r})")
+    return flavour
+
+
+def parse_rubric(text: str, where: str, checks: list[str] | None = None) -> dict[str, RubricEntry]:
+    """The rubric's entries; ``checks`` are the known checks (default: those of its flavour)."""
+    data = _toml(text, where)
+    for key in set(data) - {"checks", "flavour"}:
         raise RubricError(f"{where}: unknown top-level key {key!r}; put each check under [checks.NAME]")
+    if checks is None:
+        checks = known_checks(flavour=flavour_of(data, where))
     tables = data.get("checks", {})
     for name in tables:
         if name not in checks:
@@ -128,4 +162,5 @@ def load_rubric(path: Path | str = DEFAULT_RUBRIC) -> Rubric:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise RubricError(f"{path}: cannot read the rubric ({error})") from None
-    return Rubric(path, parse_rubric(text, str(path), known_checks()))
+    flavour = flavour_of(_toml(text, str(path)), str(path))
+    return Rubric(path, parse_rubric(text, str(path), known_checks(flavour=flavour)), flavour)

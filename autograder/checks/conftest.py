@@ -4,7 +4,7 @@ Run directly as ``pytest autograder/checks --submission PATH [--grade-seed N] [-
 the grade command registers its own plugin and these options then stay unused.
 """
 
-from autograder.plugin import partial_credit, rng, submission  # noqa: F401  (fixtures)
+from autograder.plugin import convention, partial_credit, rng, submission  # noqa: F401  (fixtures)
 from autograder.plugin import add_options, configure_from_options, summarize
 
 

@@ -1,4 +1,8 @@
-"""Checks of the dropout lines of FullyConnectedNet.loss.
+"""Checks of the dropout lines of the student's network: CS231n's FullyConnectedNet.loss, or the
+scratch flavour's MultiLayerNet (its Dropout layers made in __init__, run in predict, backpropagated
+in gradient). The properties are stated once, with the convention's factors (training: 0 or
+train_scale(p); test: test_scale(p)); the submission fixture runs whichever network the flavour has
+and returns the same observations.
 
 The checks observe what the network does, not how its code spells it. In the child
 (child_driver.NetworkTrace), every affine_forward call of loss() is recorded: the input of each
@@ -79,12 +83,13 @@ def regularized_loss(scores, y, params):
     return softmax_loss(scores, y) + 0.5 * REG * sum(np.sum(w * w) for name, w in params.items() if name.startswith("W"))
 
 
-def clean_scores(X, params):
-    """Scores without any dropout."""
+def clean_scores(X, params, hidden_factor=1.0):
+    """Scores with every hidden activation multiplied by ``hidden_factor``: the network without
+    dropout (1), or in test mode (the convention's test-time factor)."""
     layers = len(params) // 2
     activation = X
     for layer in range(1, layers):
-        activation = np.maximum(activation @ params[f"W{layer}"] + params[f"b{layer}"], 0)
+        activation = hidden_factor * np.maximum(activation @ params[f"W{layer}"] + params[f"b{layer}"], 0)
     return activation @ params[f"W{layers}"] + params[f"b{layers}"]
 
 
@@ -110,23 +115,29 @@ def factors(call, params):
     return result
 
 
-def scaling_problem(factor, p, where) -> Misconception | None:
-    """None when a hidden layer's factors are inverted dropout's with keep probability p: each unit
-    0 or 1/p. Otherwise what the factors show."""
+def scaling_problem(factor, p, where, convention) -> Misconception | None:
+    """None when a hidden layer's factors are the convention's dropout with keep probability p in
+    training: each unit 0 or train_scale(p). Otherwise what the factors show. (Whether any unit
+    was dropped at all is train_problem's question: for vanilla dropout, whose kept units pass
+    unchanged, a layer that happened to drop nothing looks like no dropout.)"""
+    expected = convention.train_scale(p)
     finite = factor[np.isfinite(factor)]
     nonzero = finite[~np.isclose(finite, 0, rtol=0, atol=1e-12)]
-    if finite.size == factor.size and np.allclose(nonzero, 1 / p, rtol=1e-9, atol=0):
+    dropped = nonzero.size < finite.size
+    if finite.size == factor.size and np.allclose(nonzero, expected, rtol=1e-9, atol=0):
         return None
     if nonzero.size and np.allclose(nonzero, 1, rtol=1e-9, atol=0):
-        if nonzero.size == finite.size:
+        if not dropped:
             return Misconception("fc_dropout_missing", where)
         return Misconception("missing_inverse_scaling", f"in the network, {where}")
-    if np.any(np.isclose(nonzero, 1 / p**2, rtol=1e-9, atol=0)):
+    if expected != 1 and np.any(np.isclose(nonzero, expected**2, rtol=1e-9, atol=0)):
         return Misconception("fc_dropout_applied_twice", where)
     if nonzero.size and np.allclose(nonzero, nonzero[0], rtol=1e-9, atol=0):
+        if expected == 1:
+            return Misconception("scaled_in_training", f"in the network, {where}")
         return Misconception("fc_wrong_keep_probability",
                              f"{where}: kept units were scaled by {nonzero[0]:.6g}, which is 1/{1 / nonzero[0]:.4g}, "
-                             f"while the keep ratio is {p}")
+                             f"while the network has {convention.setting(p)}")
     return Measured("Between a hidden layer's ReLU and the next affine layer the activations were changed in a "
                     "way dropout does not change them.", where)
 
@@ -143,28 +154,41 @@ def loss_problem(call, params) -> Misconception | None:
     return Measured("The loss was not the softmax loss of the last affine layer's scores plus the L2 term.")
 
 
-def train_problem(call, params, p) -> Misconception | None:
-    """None when a train-mode loss() call with keep ratio p < 1 dropped units the way inverted
-    dropout does in every hidden layer, and nowhere else. Otherwise what it shows."""
+def train_problem(call, params, p, convention) -> Misconception | None:
+    """None when a train-mode loss() call with keep ratio p < 1 dropped units the way the
+    convention's dropout does in every hidden layer, and nowhere else. Otherwise what it shows."""
     found = factors(call, params)
     if not np.allclose(found[0], 1, rtol=1e-12, atol=0):
         return Misconception("fc_dropout_on_input")
-    problems = [scaling_problem(factor, p, f"after hidden layer {layer}") for layer, factor in enumerate(found[1:], 1)]
-    if all(problem is not None and problem.diagnosis_id == "fc_dropout_missing" for problem in problems):
-        # No hidden layer dropped anything: say why, when the calls the network made tell it.
+    wrong_p = [dropout.p for dropout in call.dropout
+               if dropout.drops and not (isinstance(dropout.p, float) and np.isclose(dropout.p, p, rtol=1e-9, atol=0))]
+    if wrong_p:  # the network's dropout calls asked for another keep probability than its own
+        return Misconception("fc_wrong_keep_probability", f"its dropout kept units with probability {wrong_p[0]!r} "
+                             f"while the network has {convention.setting(p)}")
+    problems = [scaling_problem(factor, p, f"after hidden layer {layer}", convention)
+                for layer, factor in enumerate(found[1:], 1)]
+    if not any(np.any(np.isclose(factor, 0, rtol=0, atol=1e-12)) for factor in found[1:]):
+        # No hidden unit was dropped: say why, when the calls the network made tell it.
         if any(dropout.mode != "train" or dropout.p == 1 for dropout in call.dropout):
             return Misconception("fc_dropout_never_active")
+        if all(problem is None or problem.diagnosis_id == "fc_dropout_missing" for problem in problems):
+            return Misconception("fc_dropout_missing", "no hidden unit was dropped")
     for problem in problems:
         if problem is not None:
             return problem
     return loss_problem(call, params)
 
 
-def identity_problem(call, params, diagnosis) -> Misconception | None:
-    """None when a loss() call changed no activation between the affine layers (no dropout)."""
+def identity_problem(call, params, diagnosis, hidden_factor=1.0) -> Misconception | None:
+    """None when a loss() call left the input as it was and multiplied every hidden activation by
+    ``hidden_factor`` (1: no dropout; in test mode, the convention's test-time factor)."""
     found = factors(call, params)
-    for factor in found:
-        if not np.allclose(factor, 1, rtol=1e-12, atol=0):
+    if not np.allclose(found[0], 1, rtol=1e-12, atol=0):
+        return Misconception(diagnosis)
+    for factor in found[1:]:
+        if not np.allclose(factor, hidden_factor, rtol=1e-9, atol=0):
+            if hidden_factor != 1 and np.allclose(factor, 1, rtol=1e-12, atol=0):
+                return Misconception("missing_test_scaling", "in the network's test mode")
             return Misconception(diagnosis)
     return None
 
@@ -184,14 +208,16 @@ def gradients_match(call) -> bool:
     return bool(np.allclose(analytic, call.numerical_slopes, rtol=1e-5, atol=1e-7))
 
 
-def gradient_problem(obs, call, index) -> Misconception:
+def gradient_problem(obs, call, index, convention) -> Misconception:
     """Why a loss() call's gradients are wrong, as far as the calls show it."""
     if obs.keep_ratio < 1:
-        problem = train_problem(call, obs.params, obs.keep_ratio)
+        problem = train_problem(call, obs.params, obs.keep_ratio, convention)
         if problem:
             return problem
     if any(not backward.same_call for backward in call.backward if backward.ours):
         return Misconception("fc_stale_caches")
+    if any(not backward.same_shape for backward in call.backward if backward.ours):
+        return Misconception("fc_dropout_layer_shared")
     drops = [dropout for dropout in call.dropout if dropout.drops]
     if any(not backward.ours for backward in call.backward):
         return Measured("The network's backward pass gave dropout_backward something other than a cache "
@@ -200,7 +226,7 @@ def gradient_problem(obs, call, index) -> Misconception:
         return Misconception("fc_backward_skips_dropout")
     if not masks_repeat(call):
         return Misconception("fc_seed_lost", "two loss() calls of one seeded network dropped different units")
-    where = f"keep ratio {obs.keep_ratio}, {len(obs.hidden_dims)} hidden layers"
+    where = f"{convention.setting(obs.keep_ratio)}, {len(obs.hidden_dims)} hidden layers"
     if index > 0 and gradients_match(obs.batches[0]):
         return Measured("The gradients of a second loss() call disagreed with its numerical gradients, though "
                         "the first call's agreed: the backward pass must use its own call's dropout masks.", where)
@@ -208,7 +234,7 @@ def gradient_problem(obs, call, index) -> Misconception:
                     "computes.", where)
 
 
-def test_fc_gradients_match_numerical(submission, rng, partial_credit):
+def test_fc_gradients_match_numerical(submission, rng, partial_credit, convention):
     """For keep ratios 0.75 (two hidden layers) and 0.5 (three), seeded, over two loss() calls in a
     row on batches of 8 and 11 examples with different seeds, and for keep ratio 1 (two hidden
     layers, one call), the network's analytic gradient, taken along
@@ -229,21 +255,23 @@ def test_fc_gradients_match_numerical(submission, rng, partial_credit):
         obs = run_network(submission, rng, hidden, keep_ratio, student_seed(rng), batches, directions=DIRECTIONS)
         for index, call in enumerate(obs.batches):
             if not partial_credit.case(gradients_match(call)):
-                problems.append(gradient_problem(obs, call, index))
+                problems.append(gradient_problem(obs, call, index, convention))
     if problems:
         raise problems[0]
 
 
-def test_fc_dropout_after_every_hidden_layer(submission, rng):
+def test_fc_dropout_after_every_hidden_layer(submission, rng, convention):
     """In train mode with keep ratio 0.5, in networks of two and of three hidden layers, every
-    hidden layer's ReLU output reaches the next layer multiplied by inverted dropout's factors (0
-    or 1/p, some of each), once, and neither the input nor the scores are dropped; with keep ratio
-    1 the network applies no dropout and calls none. A correct network keeps all or none of a
-    layer's 40 or more units with probability below 2 * 0.5^40 per layer: below 1e-11 in all."""
+    hidden layer's ReLU output reaches the next layer multiplied by the convention's factors (0 or
+    train_scale(0.5), some of each), once, and neither the input nor the scores are dropped; with
+    keep ratio 1 the network applies no dropout (CS231n's network calls none; the scratch
+    flavour's Dropout layers, at dropout_ratio 0, drop nothing). A correct network keeps all or
+    none of a layer's 40 or more units with probability below 2 * 0.5^40 per layer: below 1e-11
+    in all."""
     for hidden in (SHALLOW, DEEP):
         obs = run_network(submission, rng, hidden, 0.5, student_seed(rng), batches=BATCHES[:1])
         call = obs.batches[0]
-        problem = train_problem(call, obs.params, 0.5)
+        problem = train_problem(call, obs.params, 0.5, convention)
         if problem:
             raise problem
         for layer, factor in enumerate(factors(call, obs.params)[1:], start=1):
@@ -251,7 +279,8 @@ def test_fc_dropout_after_every_hidden_layer(submission, rng):
                 raise Measured("A hidden layer's units were all kept or all dropped.", f"hidden layer {layer}")
     obs = run_network(submission, rng, SHALLOW, 1.0, student_seed(rng), batches=BATCHES[:1])
     call = obs.batches[0]
-    if call.dropout or identity_problem(call, obs.params, "fc_dropout_at_keep_ratio_one"):
+    calls = [dropout for dropout in call.dropout if dropout.drops or convention.flavour == "cs231n"]
+    if calls or identity_problem(call, obs.params, "fc_dropout_at_keep_ratio_one"):
         raise Misconception("fc_dropout_at_keep_ratio_one")
     problem = loss_problem(call, obs.params)
     if problem:
@@ -259,35 +288,41 @@ def test_fc_dropout_after_every_hidden_layer(submission, rng):
 
 
 @pytest.mark.diagnosis("fc_dropout_at_test_time")
-def test_fc_no_dropout_at_test_time(submission, rng):
-    """Called without labels, the network changes no activation between its layers and returns
-    the last affine layer's output, equal to the same network's scores without dropout (rtol
-    1e-9). Deterministic."""
+def test_fc_no_dropout_at_test_time(submission, rng, convention):
+    """In test mode (CS231n: loss() without labels; scratch: predict() with its default
+    train_flg), the network leaves its input as it was, multiplies every hidden activation by the
+    convention's test-time factor (1 for inverted dropout, the keep ratio for vanilla) and returns
+    the last affine layer's output, equal to the scores computed that way (rtol 1e-9).
+    Deterministic."""
     for hidden in (SHALLOW, DEEP):
         obs = run_network(submission, rng, hidden, 0.5, student_seed(rng), batches=())
         test = obs.test
-        problem = identity_problem(test, obs.params, "fc_dropout_at_test_time")
+        hidden_factor = convention.test_scale(convention.keep_probability(0.5))
+        problem = identity_problem(test, obs.params, "fc_dropout_at_test_time", hidden_factor)
         if problem:
             raise problem
-        expected = clean_scores(test.X, obs.params)
+        expected = clean_scores(test.X, obs.params, hidden_factor)
         if not np.allclose(test.scores, expected, rtol=1e-9, atol=1e-12):
             if np.any(test.scores == 0):
                 raise Misconception("fc_dropout_at_test_time", "on the scores")
-            raise Measured("In test mode the scores differed from the network's scores without dropout.")
+            raise Measured("In test mode the scores differed from the network's test-mode scores.")
 
 
-def test_fc_dropout_active_in_training(submission, rng):
-    """Called with labels and keep ratio 0.75, the network drops units with keep probability
-    0.75: every hidden unit reaches the next layer multiplied by 0 or 1/0.75. A correct network
-    keeps no unit of a layer with probability below 0.25^40 < 1e-24."""
+def test_fc_dropout_active_in_training(submission, rng, convention):
+    """Called in training (CS231n: loss() with labels; scratch: gradient()) with keep ratio 0.75,
+    the network drops units with keep probability 0.75: every hidden unit reaches the next layer
+    multiplied by 0 or train_scale(0.75), and some unit is dropped. A correct network keeps no
+    unit of a layer with probability below 0.25^40 < 1e-24, and drops none of its 88 hidden units
+    with probability 0.75^88 < 1e-10."""
     obs = run_network(submission, rng, SHALLOW, 0.75, student_seed(rng), batches=BATCHES[:1])
-    problem = train_problem(obs.batches[0], obs.params, 0.75)
+    problem = train_problem(obs.batches[0], obs.params, 0.75, convention)
     if problem:
         raise problem
 
 
+@pytest.mark.only_in("cs231n")  # the scratch flavour's network has no seed of its own
 @pytest.mark.diagnosis("fc_seed_lost")
-def test_fc_seed_honoured(submission, rng):
+def test_fc_seed_honoured(submission, rng, convention):
     """A network built with a seed drops the same units on every loss() call with the same input,
     passes that seed to every dropout call it makes, and two networks built with different seeds
     drop different units. With keep ratio 0.5 and 70 hidden units, two independent draws agree with
@@ -295,7 +330,7 @@ def test_fc_seed_honoured(submission, rng):
     seed = student_seed(rng)
     first = run_network(submission, rng, SHALLOW, 0.5, seed, batches=BATCHES[:1])
     call = first.batches[0]
-    problem = train_problem(call, first.params, 0.5)
+    problem = train_problem(call, first.params, 0.5, convention)
     if problem:
         raise problem
     if not masks_repeat(call) or any(not dropout.has_seed or dropout.seed != seed for dropout in call.dropout):

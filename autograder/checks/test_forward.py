@@ -1,10 +1,16 @@
-"""Checks of dropout_forward. Each runs in the parent; ``submission`` carries the calls to the child.
+"""Checks of the dropout layer's forward pass (CS231n's dropout_forward, the scratch flavour's
+Dropout.forward). Each runs in the parent; ``submission`` carries the calls to the child.
+
+Every check speaks of p, the probability of KEEPING a unit, and of the factors a kept unit gets in
+training and at test time, ``convention.train_scale(p)`` and ``convention.test_scale(p)`` (1/p and
+1 for inverted dropout, 1 and p for vanilla): the submission fixture hands p to the student's code
+in the flavour's own terms (autograder.conventions).
 
 Inputs are drawn from ``rng`` (seeded from the grade's base seed and the check's name). Where a
 check infers kept and dropped units from the output, it reads them soundly even when x holds exact
 zeros (autograder.checks.evidence). No check compares a student's mask with any reference mask:
-only properties that every correct inverted dropout has are tested, on the seeded path and on the
-unseeded one that training uses.
+only properties that every correct dropout of the convention has are tested, on the seeded path
+and on the unseeded one that training uses.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ FRACTION_ROWS = {0.2: 192, 0.7: 248, 0.9: 120}
 
 # -- test mode ------------------------------------------------------------------------------------
 @pytest.mark.diagnosis("dropped_at_test_time")
-def test_forward_test_mode_returns_x(submission, rng):
-    """In test mode dropout_forward returns x exactly (a copy is fine), in x's dtype, leaves x
-    unchanged and caches no mask. Deterministic. Scaling by p and dropping at test time are told
-    apart by the output; inputs hold zeros, as after a ReLU."""
+def test_forward_test_mode_returns_x(submission, rng, convention):
+    """In test mode the layer returns x times the convention's test-time factor (x itself for
+    inverted dropout, a copy being fine; x times the keep probability for vanilla, to rounding:
+    relative 1e-12 in float64 and 1e-6 in float32), in x's dtype, leaves x unchanged and caches no
+    mask. Deterministic. A missing or wrong factor and dropping at test time are told apart by the
+    output; inputs hold zeros, as after a ReLU."""
     for dtype, p in ((np.float64, 0.3), (np.float32, 0.8)):
         x = activation_like(rng, (6, 7), dtype)
         obs = submission.dropout_forward(x, p=p, mode="test", return_x=True)
@@ -46,26 +54,36 @@ def test_forward_test_mode_returns_x(submission, rng):
             raise Misconception("input_mutated")
         if obs.out.dtype != x.dtype:
             raise Misconception("dtype_changed")
-        if not np.array_equal(obs.out, x):
+        factor = convention.test_scale(convention.keep_probability(p))
+        rtol = 1e-12 if dtype == np.float64 else 1e-6
+        correct = np.array_equal(obs.out, x) if factor == 1 else np.allclose(obs.out, x * factor, rtol=rtol, atol=0)
+        if not correct:
             if np.any((obs.out == 0) & (x != 0)):
                 raise Misconception("dropped_at_test_time")
             scale = scale_of_kept(obs.out, x)
             if scale is not None and np.all(obs.out[x == 0] == 0):
-                raise Misconception("scaled_at_test_time", f"by {scale:.6g}")
-            raise Measured("In test mode the output differed from x.")
+                if factor != 1 and np.isclose(scale, 1, rtol=1e-6, atol=0):
+                    raise Misconception("missing_test_scaling", f"with {convention.setting(p)}")
+                if factor != 1 and np.isclose(scale, 1 - p, rtol=1e-6, atol=0):
+                    raise Misconception("p_as_drop_probability", f"test mode multiplied x by {scale:.6g}, not {factor:.6g}")
+                raise Misconception("scaled_at_test_time", f"by {scale:.6g}") if factor == 1 else Measured(
+                    "In test mode x was multiplied by another factor than the keep probability.",
+                    f"by {scale:.6g} instead of {factor:.6g}")
+            raise Measured("In test mode the output was not x times the test-time factor.")
         if obs.mask_type != "NoneType":
             raise Misconception("test_mode_cache_not_none", f"it cached {obs.mask_type}")
 
 
 # -- train mode: values and statistics ------------------------------------------------------------
-def test_forward_train_values_are_zero_or_scaled(submission, rng, partial_credit):
-    """In train mode every output is 0 or x / p (relative tolerance 1e-6), 0 wherever x is 0, and
+def test_forward_train_values_are_zero_or_scaled(submission, rng, partial_credit, convention):
+    """In train mode every output is 0 or x times the training factor (1/p for inverted dropout, 1
+    for vanilla; relative tolerance 1e-6), 0 wherever x is 0, and
     some units are kept and some dropped, for p in SEPARATING_PS on 2-D inputs with zeros (one
     without, so that a rescaling by the realized fraction shows exactly) and on 3-D and 4-D
     inputs, with a seed and, for two of the cases, without one. Deterministic given the draws; a correct layer keeps nothing, or drops nothing, among
-    at least 1,000 non-zero units with probability below 0.9^1000 < 1e-45. Vanilla dropout,
-    p taken as the drop probability, low-precision scaling and division by the realized fraction
-    give other factors and are named."""
+    at least 1,000 non-zero units with probability below 0.9^1000 < 1e-45. The other style of
+    dropout, p taken as the drop probability, low-precision scaling and division by the realized
+    fraction give other factors and are named."""
     # (p, shape, zeros in x, seeded); the unseeded cases are the path training takes.
     cases = [(0.7, (40, 50), False, True), (0.2, (40, 50), True, True), (0.9, (40, 50), True, True),
              (0.7, (10, 12, 15), True, True), (0.2, (4, 6, 8, 10), True, True),
@@ -75,14 +93,14 @@ def test_forward_train_values_are_zero_or_scaled(submission, rng, partial_credit
     for p, shape, zeros, seeded in cases:
         x = activation_like(rng, shape) if zeros else nonzero_input(rng, shape)
         obs = submission.dropout_forward(x, p=p, mode="train", seed=student_seed(rng) if seeded else None)
-        problem = train_output_problem(obs.out, x, p)
+        problem = train_output_problem(obs.out, x, p, convention)
         if not partial_credit.case(problem is None):
             problems.append(problem)
     if problems:
         raise problems[0]
 
 
-def test_forward_keep_fraction(submission, rng, partial_credit):
+def test_forward_keep_fraction(submission, rng, partial_credit, convention):
     """The number of kept units among n lies in the central interval of Binomial(n, p), for p in
     SEPARATING_PS, with a seed and without one, on inputs of FRACTION_ROWS[p] x 343 units (n =
     65,856, 85,064 and 41,160).
@@ -108,7 +126,7 @@ def test_forward_keep_fraction(submission, rng, partial_credit):
             wrong.append((p, seeded, n, count, lo, hi, obs.out, x))
     if wrong:
         p, seeded, n, count, lo, hi, out, x = wrong[0]
-        detail = (f"with p = {p} ({'seeded' if seeded else 'no seed'}), {count / n:.4f} of the units were kept; "
+        detail = (f"with {convention.setting(p)} ({'seeded' if seeded else 'no seed'}), {count / n:.4f} of the units were kept; "
                   f"a correct layer keeps between {lo / n:.4f} and {hi / n:.4f}")
         problem = exercised(out, x) or shared_mask(out, x)
         if problem:
@@ -117,19 +135,28 @@ def test_forward_keep_fraction(submission, rng, partial_credit):
         if drop_lo <= count <= drop_hi:
             raise Misconception("p_as_drop_probability", detail)
         raise Measured(f"The fraction of kept units was off from p by more than chance allows "
-                       f"(the check catches any keep probability {KEEP_PROBABILITY_RESOLUTION} away from p).", detail)
+                       f"(the check catches any keep probability {KEEP_PROBABILITY_RESOLUTION} away from the right one).", detail)
 
 
-@pytest.mark.diagnosis("missing_inverse_scaling")
-def test_forward_mean_is_preserved(submission, rng, partial_credit):
-    """The mean output equals the mean input within s, for p in SEPARATING_PS, with a seed and
+def mean_ratio_misreadings(p, convention) -> dict[str, float]:
+    """The mean output over the mean input that each known misreading of the convention gives."""
+    if convention.style == "inverted":
+        # unscaled (vanilla); p taken as the drop probability, still divided by p
+        return {"missing_inverse_scaling": p, "p_as_drop_probability": (1 - p) / p}
+    # divided by p (inverted); p taken as the drop probability, unscaled
+    return {"scaled_in_training": 1.0, "p_as_drop_probability": 1 - p}
+
+
+def test_forward_mean_is_preserved(submission, rng, partial_credit, convention):
+    """The mean output equals p * train_scale(p) times the mean input (the mean input itself for
+    inverted dropout, p times it for vanilla) within s, for p in SEPARATING_PS, with a seed and
     without one, over n = 10,000 units (a 100 x 100 input) with x in [1, 2].
 
-    Tolerance: each output lies in [0, x_i / p], so Hoeffding gives s = sqrt(ln(2 / d) *
-    sum((x_i / p)^2) / 2) / n with d = 1e-9 / 6 per case: false failure at most 1e-9. Vanilla
-    dropout has mean p * mean(x), at least 0.1 * mean(x) away, more than 2s for every p here; p
-    taken as the drop probability with 1 / p scaling has mean (1 - p) / p * mean(x), also more than
-    2s away; so each fails with probability at least 1 - 1e-9.
+    Tolerance: each output lies in [0, x_i * train_scale(p)], so Hoeffding gives s = sqrt(ln(2 / d)
+    * sum((x_i * train_scale(p))^2) / 2) / n with d = 1e-9 / 6 per case: false failure at most
+    1e-9. Each known misreading (mean_ratio_misreadings: the other style; p taken as the drop
+    probability) has a mean more than 2s away, asserted below, so it fails with probability at
+    least 1 - 1e-9.
     """
     cases = [(p, seeded) for seeded in (True, False) for p in SEPARATING_PS]
     partial_credit.expect(len(cases))
@@ -137,26 +164,29 @@ def test_forward_mean_is_preserved(submission, rng, partial_credit):
     wrong = []
     for p, seeded in cases:
         x = rng.uniform(1.0, 2.0, (100, n // 100))
-        tolerance = hoeffding_tolerance(x / p, share(len(cases))) / n
-        assert min(abs(p - 1), abs((1 - p) / p - 1)) * x.mean() >= 2 * tolerance
+        expected = p * convention.train_scale(p)
+        tolerance = hoeffding_tolerance(x * convention.train_scale(p), share(len(cases))) / n
+        assert min(abs(ratio - expected) for ratio in mean_ratio_misreadings(p, convention).values()) * x.mean() >= 2 * tolerance
         obs = submission.dropout_forward(x, p=p, mode="train", seed=student_seed(rng) if seeded else None)
-        if not partial_credit.case(abs(obs.out.mean() - x.mean()) <= tolerance):
+        if not partial_credit.case(abs(obs.out.mean() - expected * x.mean()) <= tolerance):
             wrong.append((p, seeded, obs.out.mean() / x.mean(), obs.out, x))
     if wrong:
         p, seeded, ratio, out, x = wrong[0]
-        detail = f"with p = {p} ({'seeded' if seeded else 'no seed'}) the mean output was {ratio:.3f} times the mean input"
+        expected = p * convention.train_scale(p)
+        detail = (f"with {convention.setting(p)} ({'seeded' if seeded else 'no seed'}) the mean output was "
+                  f"{ratio:.3f} times the mean input, not {expected:.3f} times")
         problem = exercised(out, x) or shared_mask(out, x)
         if problem:
             raise problem
-        # What the two misconceptions give, each up to the noise of 10,000 draws (well within 15%).
-        for diagnosis, expected in (("missing_inverse_scaling", p), ("p_as_drop_probability", (1 - p) / p)):
-            if ratio > 0 and abs(np.log(ratio / expected)) < np.log(1.15):
+        # What each misreading gives, up to the noise of 10,000 draws (well within 15%).
+        for diagnosis, misread in mean_ratio_misreadings(p, convention).items():
+            if ratio > 0 and abs(np.log(ratio / misread)) < np.log(1.15):
                 raise Misconception(diagnosis, detail)
-        raise Measured("The mean output differed from the mean input by more than chance allows.", detail)
+        raise Measured("The mean output differed from what dropout gives by more than chance allows.", detail)
 
 
-def test_forward_p_one_keeps_everything(submission, rng):
-    """With p = 1 every unit is kept and unchanged (x / 1 = x), zeros of x included. Deterministic:
+def test_forward_p_one_keeps_everything(submission, rng, convention):
+    """With p = 1 every unit is kept and unchanged (train_scale(1) = 1), zeros of x included. Deterministic:
     any correct comparison of a uniform draw in [0, 1) with p = 1 keeps the unit. A failure is
     named from what the output shows; where nothing was kept, a call at p = 0.7 tells p taken as
     the drop probability (keeps about 0.3) from a layer that drops everything."""
@@ -173,10 +203,11 @@ def test_forward_p_one_keeps_everything(submission, rng):
         if problem:
             raise problem
         if np.mean(kept(out7, x7)) < 0.5:  # about 0.3 kept at p = 0.7: the drop probability
-            raise Misconception("p_as_drop_probability", "with p = 1 no unit was kept")
-        raise Measured("With p = 1 no unit was kept, though with p = 0.7 about 0.7 of them were.")
+            raise Misconception("p_as_drop_probability", f"with {convention.setting(1.0)} no unit was kept")
+        raise Measured(f"With {convention.setting(1.0)} no unit was kept, though with {convention.setting(0.7)} "
+                       "about 0.7 of them were.")
     lost = int(np.sum((obs.out == 0) & (x != 0)))
-    raise Measured("With p = 1 the output differed from x.",
+    raise Measured(f"With {convention.setting(1.0)} the output differed from x.",
                    f"{lost} units were dropped" if lost else "kept units were rescaled")
 
 
@@ -230,6 +261,7 @@ def test_forward_does_not_change_x(submission, rng):
         assert not obs.x_mutated
 
 
+@pytest.mark.only_in("cs231n")
 def test_forward_leaves_dropout_param_unchanged(submission, rng):
     """Called the way FullyConnectedNet calls it (one dropout_param dict for every layer and every
     call, whose mode the network switches between calls), dropout_forward leaves the dict exactly

@@ -11,6 +11,8 @@ _hidden = [entry for entry in _rubric.entries.values() if entry.visibility != "v
 HIDDEN_CHECKS = len(_hidden)
 HIDDEN_POINTS = sum(entry.points for entry in _hidden)
 MAX_SCORE = _rubric.max_score
+FLAVOUR = _rubric.flavour
+STYLE = "inverted"  # the dropout style of the release's flavour (CS231n's is always inverted)
 
 # The library files students are given, by their SHA-256 (none are compared in the kit).
 GIVEN_FILES: dict[str, str] = {}

@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 
 from autograder import wire
 from autograder.limits import DEFAULT_LIMITS, MAX_CHILD_OUTPUT_BYTES, MAX_MESSAGE_BYTES, ChildLimits
-from autograder.paths import GRADED_FILES
+from autograder.conventions import Convention, convention
 
 # The package this file belongs to (``dropout_lab_check`` in the student's release).
 PACKAGE = __name__.rsplit(".", 1)[0]
@@ -281,13 +281,26 @@ class PreparedSubmission:
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 
+def release_convention(flavour: str | None = None) -> Convention:
+    """The convention of the release this checker came with: its flavour and dropout style, which
+    release wrote into facts.py (the instructor's setting when the release was built)."""
+    from autograder.selfcheck import facts
+
+    return convention(flavour or facts.FLAVOUR, facts.STYLE)
+
+
+def graded_files() -> tuple[str, ...]:
+    return release_convention().graded_files
+
+
 def library_root(path: Path) -> Path | None:
     """The folder that holds nnlab/: ``path`` itself or one folder down; None when neither does."""
     path = Path(path)
-    if (path / GRADED_FILES[0]).is_file():
+    first = graded_files()[0]
+    if (path / first).is_file():
         return path
     if path.is_dir():
-        found = [child for child in sorted(path.iterdir()) if child.is_dir() and (child / GRADED_FILES[0]).is_file()]
+        found = [child for child in sorted(path.iterdir()) if child.is_dir() and (child / first).is_file()]
         if len(found) == 1:
             return found[0]
     return None
@@ -301,7 +314,7 @@ def _zip_graded_files(path: Path) -> dict[str, bytes]:
     with archive:
         names = {info.filename: info for info in archive.infolist() if not info.is_dir()}
         found = {}
-        for graded in GRADED_FILES:
+        for graded in graded_files():
             matches = [name for name in names
                        if name == graded or (name.endswith("/" + graded) and len(PurePosixPath(name).parts) == len(PurePosixPath(graded).parts) + 1)]
             if matches:
@@ -322,17 +335,17 @@ def prepare(path: Path, workdir: Path, pristine: Path | None = None) -> Prepared
             raise SubmissionRefused(f"to check a zip, keep the nnlab/ folder beside {PACKAGE}/")
         graded = _zip_graded_files(path)
         name = path.name[: -len(".zip")]
-        absent = [relative for relative in GRADED_FILES if relative not in graded]
+        absent = [relative for relative in graded_files() if relative not in graded]
         if absent:
             raise SubmissionRefused(f"{path.name} holds no {', '.join(absent)}: make the zip with collect")
     else:
         base = library_root(path)
         if base is None:
-            raise SubmissionRefused(f"{path} holds no {GRADED_FILES[0]}: give the folder that holds nnlab/")
+            raise SubmissionRefused(f"{path} holds no {graded_files()[0]}: give the folder that holds nnlab/")
         graded = {}
         name = base.name
     shutil.copytree(base / LIBRARY, tree / LIBRARY, ignore=IGNORED)
     for relative, content in graded.items():
         (tree / relative).write_bytes(content)
-    missing = [relative for relative in GRADED_FILES if not (tree / relative).is_file()]
+    missing = [relative for relative in graded_files() if not (tree / relative).is_file()]
     return PreparedSubmission(name, tree, missing)

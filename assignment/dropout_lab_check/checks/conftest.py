@@ -4,7 +4,7 @@ Run directly as ``pytest autograder/checks --submission PATH [--grade-seed N] [-
 the grade command registers its own plugin and these options then stay unused.
 """
 
-from dropout_lab_check.plugin import partial_credit, rng, submission  # noqa: F401  (fixtures)
+from dropout_lab_check.plugin import convention, partial_credit, rng, submission  # noqa: F401  (fixtures)
 from dropout_lab_check.plugin import add_options, configure_from_options, summarize
 
 

@@ -52,7 +52,7 @@ def exercised(out, x) -> Misconception | None:
     if not np.any(dropped(out, x)):
         if scale_of_kept(out, x) is None:  # not a dropout that kept everything: something else
             return Measured("In train mode no output was 0, and the outputs were not x times one factor: "
-                            "dropout either zeroes a unit or keeps it as x / p.")
+                            "dropout either zeroes a unit or keeps it, times one factor.")
         return Misconception("keeps_everything")
     return None
 
@@ -63,38 +63,45 @@ def scale_of_kept(out, x) -> float | None:
     return float(ratio[0]) if ratio.size and np.allclose(ratio, ratio[0], rtol=1e-6, atol=0) else None
 
 
-def train_output_problem(out, x, p) -> Misconception | None:
-    """None when the train-mode output is inverted dropout's: every unit 0 or x / p (relative
-    tolerance 1e-6), 0 wherever x is 0, some units kept and some dropped. Otherwise the
-    misconception it shows, or a plain statement of what was measured."""
+def train_output_problem(out, x, p, convention) -> Misconception | None:
+    """None when the train-mode output with keep probability p is the convention's dropout: every
+    unit 0 or x times convention.train_scale(p) (relative tolerance 1e-6), 0 wherever x is 0, some
+    units kept and some dropped. Otherwise the misconception it shows, or a plain statement of what
+    was measured."""
     if np.any(out[x == 0] != 0):
         return Measured("Where x was 0 the output was not 0: a dropped or kept 0 is still 0.",
-                        f"with p = {p}, {int(np.sum(out[x == 0] != 0))} such units")
+                        f"with {convention.setting(p)}, {int(np.sum(out[x == 0] != 0))} such units")
     problem = exercised(out, x)
     if problem:
         return problem
+    expected = convention.train_scale(p)
     ratio = out[kept(out, x)] / x[kept(out, x)]
-    if np.allclose(ratio, 1 / p, rtol=1e-6, atol=0):
+    if np.allclose(ratio, expected, rtol=1e-6, atol=0):
         return None
     scale = scale_of_kept(out, x)
-    detail = f"with p = {p}, kept units were multiplied by {float(ratio.min()):.6g} to {float(ratio.max()):.6g} instead of 1/p = {1 / p:.6g}"
+    detail = (f"with {convention.setting(p)}, kept units were multiplied by {float(ratio.min()):.6g} to "
+              f"{float(ratio.max()):.6g} instead of {expected:.6g}")
     if scale is None:
-        return Measured("Kept units were not all multiplied by the same factor 1/p.", detail)
+        return Measured(f"Kept units were not all multiplied by the same factor {expected:.6g}.", detail)
     if np.isclose(scale, 1, rtol=1e-6, atol=0):
         return Misconception("missing_inverse_scaling", detail)
+    if np.isclose(scale, 1 / p, rtol=1e-6, atol=0):  # expected is 1: vanilla dropout was asked for
+        return Misconception("scaled_in_training", detail)
     if np.isclose(scale, 1 / (1 - p), rtol=1e-6, atol=0):
         return Misconception("p_as_drop_probability", detail)
+    if expected == 1:
+        return Measured("Kept units were multiplied by a factor; vanilla dropout passes them unchanged.", detail)
     known = x != 0
     fraction = np.sum(kept(out, x)) / np.sum(known)
     if known.all() and abs(scale * fraction - 1) <= 1e-9:  # exact: every unit's draw is visible
         return Misconception("scaled_by_realized_fraction", detail)
-    if abs(scale * p - 1) < 2e-3:
+    if abs(scale / expected - 1) < 2e-3:
         return Misconception("imprecise_scaling", detail)
     # With zeros in x the layer's own kept fraction (over all units) is estimated from the units
     # with non-zero x: within 4 standard deviations of it.
     if not known.all() and abs(scale * fraction - 1) <= 4 * np.sqrt(p * (1 - p) / np.sum(~known)) / fraction:
         return Misconception("scaled_by_realized_fraction", detail)
-    return Measured("Kept units were multiplied by another factor than 1/p.", detail)
+    return Measured(f"Kept units were multiplied by another factor than {expected:.6g}.", detail)
 
 
 def shared_mask(out, x) -> Misconception | None:

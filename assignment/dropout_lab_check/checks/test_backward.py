@@ -1,4 +1,5 @@
-"""Checks of dropout_backward, always against the student's own dropout_forward."""
+"""Checks of the dropout layer's backward pass (CS231n's dropout_backward, the scratch flavour's
+Dropout.backward), always against the student's own forward pass."""
 
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ def test_backward_matches_numerical_gradient(submission, rng, partial_credit):
         raise problems[0]
 
 
+@pytest.mark.only_in("cs231n")  # the scratch flavour's given code refuses backward after test mode
 @pytest.mark.diagnosis("backward_mask_misused")
 def test_backward_test_mode_passes_dout(submission, rng):
     """After a test-mode forward call, dropout_backward returns dout unchanged. Deterministic."""
