@@ -106,17 +106,18 @@ def run(args: argparse.Namespace) -> int:
     except (GraderError, RubricError) as error:
         print(f"error: the checks could not run: {error}", file=sys.stderr)
         return 2
+    notes = [NETWORK_NOTE] if network_ran_on_a_failing_layer(result) else []
     if args.format == "json":
         data = result.to_json()
         data["extra_data"].update(changed_files=changed, hidden_checks=facts.HIDDEN_CHECKS,
-                                  hidden_points=facts.HIDDEN_POINTS)
+                                  hidden_points=facts.HIDDEN_POINTS, notes=notes)
         print(json.dumps(data, indent=2))
     else:
         print(f"Public checks of {Path(folder).resolve()}")
         print(as_text(result))
-        if network_ran_on_a_failing_layer(result):
+        for note in notes:
             print()
-            print(NETWORK_NOTE)
+            print(note)
         if changed:
             print()
             print("You changed " + ", ".join(changed) + ". The grader uses the files you were given for "

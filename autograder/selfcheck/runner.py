@@ -33,6 +33,12 @@ from autograder.conventions import Convention, convention
 PACKAGE = __name__.rsplit(".", 1)[0]
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 LIBRARY = "nnlab"
+# The operations that run the student's network. Here they run it on the student's own dropout
+# layer (the grader uses a correct one of its own), so once a call into that layer has timed out,
+# they would only wait out the same endless loop again, one deadline per network check.
+NETWORK_OPERATIONS = frozenset({"fc_run", "layer_net_run"})
+LAYER_TIMED_OUT = ("not run: your dropout layer did not finish in time in an earlier check, and here the "
+                   "network checks run on it; fix the layer first")
 
 
 class ChildFailure(Exception):
@@ -107,12 +113,14 @@ class Child:
         self._replies: queue.Queue | None = None
         self._next_id = 0
         self._timeout_message = ""
+        self.layer_timed_out = False
 
     def protections(self) -> tuple[list[str], list[str]]:
         return protections(self.limits)
 
     def reset_budget(self) -> None:
         self.spent = 0.0
+        self.layer_timed_out = False
 
     def _budget_left(self) -> float:
         return self.limits.submission_seconds - self.spent
@@ -237,6 +245,8 @@ class Child:
             raise ChildFailure(failure.kind, failure.message, failure.frames)
         if self._budget_left() <= 0:
             raise ChildFailure("timeout", f"the submission used up its {self.limits.submission_seconds:g} seconds")
+        if self.layer_timed_out and op in NETWORK_OPERATIONS:
+            raise ChildFailure("timeout", LAYER_TIMED_OUT)
         if self.process is None:
             self.start()
         started = time.monotonic()
@@ -253,8 +263,10 @@ class Child:
             reply = self._receive(started + allowed)
             if reply.get("id") != self._next_id or not set(reply) <= {"id", "value", "error"} or len(reply) != 2:
                 raise ChildFailure("crash", "the child answered out of turn")
-        except ChildFailure:
+        except ChildFailure as failure:
             self.stop()
+            if failure.kind == "timeout" and op not in NETWORK_OPERATIONS:
+                self.layer_timed_out = True
             raise
         finally:
             self.spent += time.monotonic() - started
