@@ -18,11 +18,15 @@ def main(argv: list[str] | None = None) -> int:
                     "then collect your submission.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from autograder.collect import register as register_collect
     from autograder.selfcheck.check import register as register_check
 
     register_check(subparsers)
-    register_collect(subparsers)
+    if argv[0] != "check":
+        # collect reads notebooks with nbformat, whose import alone takes seconds (its schema
+        # validator builds parsers as it loads); check needs none of it, so it starts without it.
+        from autograder.collect import register as register_collect
+
+        register_collect(subparsers)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
