@@ -92,7 +92,8 @@ def load_bank(bank_dir: Path | None = None, convention: Convention = CS231N) -> 
     return [_entry(path, convention) for path in sorted(bank_dir.glob("*.toml"))]
 
 
-def _reference_source(graded: str, convention: Convention, solution_dir: Path) -> str:
+def reference_source(graded: str, convention: Convention = CS231N, solution_dir: Path = SOLUTION_DIR) -> str:
+    """The reference's text of one graded file of the convention's flavour."""
     if convention.flavour == "cs231n":
         return (solution_dir / graded).read_text(encoding="utf-8")
     from autograder.flavours import FLAVOURS, source_files
@@ -104,7 +105,7 @@ def graded_sources(entry: BankEntry, solution_dir: Path = SOLUTION_DIR, conventi
     """The entry's version of each graded file of the convention's flavour."""
     sources = {}
     for graded in convention.graded_files:
-        text = _reference_source(graded, convention, solution_dir)
+        text = reference_source(graded, convention, solution_dir)
         bodies = [entry.regions.get(name) for name in convention.region_names[graded]]
         text = fill_regions(text, bodies, graded)
         for file, old, new in entry.replacements:

@@ -23,7 +23,7 @@ from autograder.cli import UsageError
 from autograder.limits import DEFAULT_BASE_SEED, DEFAULT_LIMITS, ChildLimits
 from autograder.plugin import GraderError, GradingJob, run_grading
 from autograder.reports import as_json, as_text, protection_warning
-from autograder.conventions import Convention, ConventionError
+from autograder.conventions import STYLES, Convention, ConventionError, convention as style_convention
 from autograder.rubric import FLAVOUR_RUBRICS, Rubric, RubricError, load_rubric
 from autograder.sandbox import bubblewrap_advice
 from autograder.submission import SubmissionRefused, prepare, release_convention, submission_name
@@ -84,7 +84,11 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     try:
-        result = grade_submission(path, rubric, args.seed)
+        chosen = style_convention(rubric.flavour, args.style) if args.style else None
+    except ConventionError as error:
+        raise UsageError(str(error)) from None
+    try:
+        result = grade_submission(path, rubric, args.seed, convention=chosen)
     except GraderError as error:
         raise UsageError(f"the grader could not run: {error}") from None
     warning = protection_warning(result)
@@ -112,6 +116,9 @@ def register(subparsers) -> None:
     parser.add_argument("--flavour", choices=tuple(FLAVOUR_RUBRICS),
                         help="the flavour of the assignment (default: the rubric's, cs231n without --rubric)")
     parser.add_argument("--rubric", help="rubric TOML file (default: the flavour's, autograder/rubric.toml for cs231n)")
+    parser.add_argument("--style", choices=STYLES,
+                        help="scratch flavour only: grade in this dropout style instead of the one its release sets "
+                             "(solution/flavours/scratch/nnlab/settings.py), to try the other style")
     parser.add_argument("--seed", type=int, default=DEFAULT_BASE_SEED,
                         help="base seed of every random input; the same seed replays the same grade (default: %(default)s)")
     parser.set_defaults(run=run)

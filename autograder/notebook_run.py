@@ -2,13 +2,16 @@
 
 The notebook runs with its own folder as working directory, exactly as when a student opens it in
 Jupyter, and the executed copy (with every output and plot) is written elsewhere so that the
-committed notebook stays clean.
+committed notebook stays clean. With ``--flavour scratch`` the flavour's tree is first written by
+release into a temporary folder (with the answers in for ``--tree solution``), and its notebook runs
+there.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,9 +52,19 @@ def execute_notebook(notebook_path: Path, output_path: Path | None = None) -> tu
 
 
 def run(args: argparse.Namespace) -> int:
-    tree = TREES[args.tree]
+    if args.flavour == "cs231n":
+        return run_tree(TREES[args.tree], args.out or REPO_ROOT / "out" / f"{args.tree}-{NOTEBOOK_NAME}")
+    from autograder.flavours import FLAVOURS, released_tree
+    from autograder.release import write_tree
+
+    with tempfile.TemporaryDirectory(prefix=f"dropout-lab-{args.flavour}-") as folder:
+        write_tree(released_tree(FLAVOURS[args.flavour], answers=args.tree == "solution"), Path(folder))
+        return run_tree(Path(folder), args.out or REPO_ROOT / "out" / f"{args.flavour}-{args.tree}-{NOTEBOOK_NAME}")
+
+
+def run_tree(tree: Path, out) -> int:
     notebook_path = tree / NOTEBOOK_NAME
-    output_path = Path(args.out) if args.out else REPO_ROOT / "out" / f"{args.tree}-{NOTEBOOK_NAME}"
+    output_path = Path(out)
     print(f"Running {notebook_path} in a fresh Jupyter kernel...", flush=True)
     try:
         _, seconds = execute_notebook(notebook_path, output_path)
@@ -71,5 +84,8 @@ def register(subparsers) -> None:
         description="Execute a tree's Dropout.ipynb top to bottom in a fresh Jupyter kernel.",
     )
     parser.add_argument("--tree", choices=sorted(TREES), default="solution", help="which tree's notebook (default: %(default)s)")
-    parser.add_argument("--out", help="where to write the executed notebook (default: out/TREE-Dropout.ipynb)")
+    parser.add_argument("--flavour", choices=("cs231n", "scratch"), default="cs231n",
+                        help="which flavour's notebook (default: %(default)s)")
+    parser.add_argument("--out", help="where to write the executed notebook (default: out/TREE-Dropout.ipynb, "
+                        "or out/FLAVOUR-TREE-Dropout.ipynb)")
     parser.set_defaults(run=run)

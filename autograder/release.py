@@ -14,8 +14,8 @@ its own: they check their work and collect their submission without the kit.
 ``release --check`` writes nothing: it compares what release would write with the committed
 assignment/ and names every file that differs, is missing or should not be there.
 
-A flavour of the assignment is a source subtree and the student tree written from it (``FLAVOURS``);
-each is released and checked the same way.
+The other flavours of the assignment (autograder.flavours) are written on demand with
+``--flavour NAME``, and ``release --check`` builds every one of them too.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -37,19 +36,6 @@ IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 IGNORED_SUFFIXES = (".pyc", ".executed.ipynb")
 
 from autograder.stubs import ANSWER_STUB, CODE_STUB  # noqa: E402  (re-exported)
-
-
-@dataclass(frozen=True)
-class Flavour:
-    """One student tree: written from ``source`` into ``output``, with the student checker or not."""
-
-    name: str
-    source: Path
-    output: Path
-    with_checker: bool = True
-
-
-FLAVOURS = (Flavour("cs231n", SOLUTION_DIR, ASSIGNMENT_DIR),)
 
 
 def _released_files(solution_dir: Path) -> list[Path]:

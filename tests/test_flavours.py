@@ -259,3 +259,21 @@ def test_the_scratch_checker_grades_in_the_flavours_terms(student_tree, tmp_path
     fraction = next(test for test in wrong["tests"] if test["name"] == "forward_keep_fraction")
     assert fraction["extra_data"]["diagnosis"] == "p_as_drop_probability"
     assert "dropout_ratio as the probability of keeping" in fraction["output"]
+
+
+def test_notebook_command_runs_the_flavours_notebook(tmp_path):
+    """``autograder notebook --flavour scratch --tree assignment`` runs the student's copy of the
+    scratch notebook in a real kernel: it stops at the first empty TODO block, says so, and keeps
+    the partly executed copy."""
+    out = tmp_path / "executed.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "notebook", "--flavour", "scratch", "--tree", "assignment", "--out", str(out)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=600,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "TodoNotFilledError" in done.stderr and "Dropout.forward" in done.stderr
+    import nbformat
+
+    executed = nbformat.read(out, as_version=4)
+    assert any(cell.get("outputs") for cell in executed.cells if cell.cell_type == "code")
+    assert "MultiLayerNet" in "".join(cell.source for cell in executed.cells)

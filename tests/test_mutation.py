@@ -12,7 +12,7 @@ from autograder.mutation import analysis  # noqa: E402
 LAYERS, FC_NET = "nnlab/layers.py", "nnlab/classifiers/fc_net.py"
 TRAIN_LINE = "mask = (np.random.rand(*x.shape) < p) / p"
 REPLACE = "dropout-lab/VariableReplacer"
-ALL_REGIONS = {name for names in analysis.REGION_NAMES.values() for name in names}
+ALL_REGIONS = {name for names in analysis.CS231N.region_names.values() for name in names}
 
 # (file, line, operator, place): one mutant each, named as equivalent.toml names them.
 KILLED_SAMPLE = [

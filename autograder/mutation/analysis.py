@@ -2,11 +2,13 @@
 
 ``python -m autograder mutation`` asks Cosmic Ray (a mutation-testing library, pinned in the lock
 files) for every small change its operators make to the code between the marker lines of
-``solution/nnlab/layers.py`` and ``solution/nnlab/classifiers/fc_net.py``, and grades each mutant
-with ``python -m autograder grade``. A mutant is killed when it does not get full marks, or when
+``solution/nnlab/layers.py`` and ``solution/nnlab/classifiers/fc_net.py`` (with ``--flavour scratch``,
+of that flavour's ``layers.py`` and ``multi_layer_net.py``), and grades each mutant with
+``python -m autograder grade`` (the scratch flavour's in both dropout styles). A mutant is killed when it does not get full marks, or when
 grading it produces no result; it survives when it gets full marks. A survivor is a wrong layer the
 grader accepts, unless the change keeps the code correct: such mutants are listed in
-``equivalent.toml`` beside this file, each with its reason. The mutation score is
+``equivalent.toml`` beside this file (``equivalent_scratch.toml`` for the scratch flavour), each
+with its reason. The mutation score is
 killed / (all mutants - equivalent ones).
 
 The work happens in a temporary copy of the two graded files; ``solution/`` is only read. The steps
@@ -26,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,14 +40,17 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from autograder.bank import reference_source
+from autograder.conventions import CS231N, Convention, convention
 from autograder.limits import DEFAULT_BASE_SEED
 from autograder.mutation import oracle
-from autograder.paths import GRADED_FILES, REPO_ROOT, SOLUTION_DIR
-from autograder.regions import REGION_NAMES, find_regions
+from autograder.paths import REPO_ROOT, SOLUTION_DIR
+from autograder.regions import find_regions
 
 HERE = Path(__file__).resolve().parent
 CONFIG_TEMPLATE = HERE / "cosmic-ray.toml"
 EQUIVALENTS_FILE = HERE / "equivalent.toml"
+EQUIVALENTS_FILES = {"cs231n": EQUIVALENTS_FILE, "scratch": HERE / "equivalent_scratch.toml"}
 # The graded files sit under nnlab/ in a submission; Cosmic Ray's module path is that nnlab/.
 PACKAGE = "nnlab"
 
@@ -60,7 +64,7 @@ class Mutant:
     """One mutation of a student region, named stably (see the module's docstring)."""
 
     file: str  # the graded file, relative to a tree: "nnlab/layers.py"
-    region: str  # its region's name, from autograder.regions.REGION_NAMES
+    region: str  # its region's name, from the convention's region names (autograder.regions.REGION_NAMES)
     line: str  # the text of the line it changes, stripped
     operator: str  # Cosmic Ray's operator, with its arguments: "core/VariableReplacer(cause_variable=p, ...)"
     place: int  # which of this operator's changes to this line, from 0 (in source order)
@@ -109,6 +113,7 @@ class Report:
     seconds: float
     base_seed: int
     complete: bool = True  # every mutant was graded (not a sample)
+    convention: Convention = CS231N
 
     def _is_equivalent(self, mutant: Mutant) -> bool:
         return mutant.key in {entry.key for entry in self.equivalents}
@@ -150,7 +155,9 @@ class Report:
             "Mutation analysis of the reference's student regions "
             f"(Cosmic Ray {_cosmic_ray_version()}, the grader as the oracle, base seed {self.base_seed})",
             "",
-            f"  mutants: {total} (by region: {_by_region(self.outcomes)})",
+            f"  flavour: {self.convention.flavour}" + (" (each mutant graded in both dropout styles)"
+                                                         if self.convention.flavour != "cs231n" else ""),
+            f"  mutants: {total} (by region: {_by_region(self.outcomes, self.convention.region_names)})",
             f"  killed: {len(self.killed)}   equivalent: {equivalent}   surviving: {len(self.survivors)}",
             f"  mutation score: killed / (mutants - equivalent) = {len(self.killed)} / {total - equivalent}"
             f" = {100 * self.score:.1f}%",
@@ -166,7 +173,8 @@ class Report:
             lines += ["", "Listed as equivalent, yet they lost points (the grader marked down correct code):"]
             lines += [_indent(f"{o.mutant.describe()}\n    {o.summary}") for o in self.equivalent_killed]
         if self.stale_equivalents:
-            lines += ["", f"Listed in {EQUIVALENTS_FILE.name} but no such mutant exists (remove or update them):"]
+            lines += ["", f"Listed in {EQUIVALENTS_FILES[self.convention.flavour].name} but no such mutant exists "
+                      "(remove or update them):"]
             lines += [f"  {e.file} [{e.region}] {e.operator}: {e.line}" for e in self.stale_equivalents]
         if not self.survivors and not self.equivalent_killed:
             lines += ["", "Every mutant that is not equivalent loses points."]
@@ -177,9 +185,9 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
 
-def _by_region(outcomes: list[Outcome]) -> str:
+def _by_region(outcomes: list[Outcome], region_names: dict) -> str:
     counts: dict[str, int] = {}
-    for names in REGION_NAMES.values():
+    for names in region_names.values():
         for name in names:
             counts[name] = 0
     for outcome in outcomes:
@@ -218,37 +226,41 @@ class Workspace:
     session: Path
     regions: dict[str, list[tuple[int, int, str]]]  # graded file -> (first line, last line, name), 1-based
     base_seed: int
+    convention: Convention = CS231N
 
     def module_file(self, graded_file: str) -> Path:
         return self.submission / graded_file
 
 
-def _region_lines(text: str, graded_file: str) -> list[tuple[int, int, str]]:
+def _region_lines(text: str, graded_file: str, region_names: dict) -> list[tuple[int, int, str]]:
     """The lines strictly between each pair of marker lines, 1-based and inclusive, with the names."""
     regions = find_regions(text, graded_file)
-    names = REGION_NAMES[graded_file]
+    names = region_names[graded_file]
     if len(regions) != len(names):
         raise AnalysisError(f"{graded_file}: {len(regions)} student regions, expected {len(names)}")
     return [(region.start + 2, region.end, name) for region, name in zip(regions, names)]
 
 
-def prepare(root: Path, base_seed: int = DEFAULT_BASE_SEED, solution: Path = SOLUTION_DIR) -> Workspace:
-    """Copy the graded files of ``solution`` into ``root`` and write Cosmic Ray's configuration."""
+def prepare(root: Path, base_seed: int = DEFAULT_BASE_SEED, solution: Path = SOLUTION_DIR,
+            flavour: str = "cs231n") -> Workspace:
+    """Copy the flavour's graded files of ``solution`` into ``root`` and write Cosmic Ray's configuration."""
     from cosmic_ray.config import load_config, serialize_config
 
     root = Path(root).resolve()
     submission = root / "submission"
+    conv = convention(flavour)
     regions = {}
-    for graded_file in GRADED_FILES:
+    for graded_file in conv.graded_files:
         target = submission / graded_file
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(solution / graded_file, target)
-        regions[graded_file] = _region_lines(target.read_text(encoding="utf-8"), graded_file)
+        target.write_text(reference_source(graded_file, conv, solution), encoding="utf-8")
+        regions[graded_file] = _region_lines(target.read_text(encoding="utf-8"), graded_file, conv.region_names)
 
     config = load_config(str(CONFIG_TEMPLATE))
     config["module-path"] = str(submission / PACKAGE)
     config["test-command"] = subprocess.list2cmdline(
-        [sys.executable, "-m", "autograder.mutation.oracle", str(submission), "--seed", str(base_seed)]
+        [sys.executable, "-m", "autograder.mutation.oracle", str(submission), "--seed", str(base_seed),
+         "--flavour", flavour]
     )
     lines = {
         str(Path(graded_file).relative_to(PACKAGE)): [f"{first}-{last}" for first, last, _ in spans]
@@ -257,7 +269,7 @@ def prepare(root: Path, base_seed: int = DEFAULT_BASE_SEED, solution: Path = SOL
     config.setdefault("filters", {})["line-filter"] = {"lines": lines}
     config_path = root / "cosmic-ray.toml"
     config_path.write_text(serialize_config(config), encoding="utf-8")
-    return Workspace(root, submission, config_path, root / "session.sqlite", regions, base_seed)
+    return Workspace(root, submission, config_path, root / "session.sqlite", regions, base_seed, conv)
 
 
 def _cosmic_ray(workspace: Workspace, *args: str) -> None:
@@ -320,8 +332,9 @@ def session_mutants(workspace: Workspace, with_changes: bool = True) -> dict[str
 
     with use_db(str(workspace.session), WorkDB.Mode.open) as db:
         items = list(db.pending_work_items)
-    by_file = {str(workspace.module_file(f)): f for f in GRADED_FILES}
-    sources = {f: workspace.module_file(f).read_text(encoding="utf-8") for f in GRADED_FILES}
+    graded_files = workspace.convention.graded_files
+    by_file = {str(workspace.module_file(f)): f for f in graded_files}
+    sources = {f: workspace.module_file(f).read_text(encoding="utf-8") for f in graded_files}
 
     found = []
     for item in items:
@@ -367,7 +380,7 @@ def restrict(workspace: Workspace, keep: set[tuple]) -> dict[str, Mutant]:
 
 def check_baseline(workspace: Workspace) -> None:
     """The unmutated copy must get full marks, or every mutant would count as killed."""
-    status, summary = oracle.grade(str(workspace.submission), workspace.base_seed)
+    status, summary = oracle.grade(str(workspace.submission), workspace.base_seed, workspace.convention.flavour)
     if status != oracle.FULL_MARKS:
         raise AnalysisError(f"the reference itself does not get full marks, so nothing can be learnt: {summary}")
 
@@ -399,29 +412,29 @@ def execute(workspace: Workspace) -> list[Outcome]:
 
 
 @contextlib.contextmanager
-def workspace_in(keep: Path | None, base_seed: int):
+def workspace_in(keep: Path | None, base_seed: int, flavour: str = "cs231n"):
     if keep is not None:
         if keep.exists() and any(keep.iterdir()):
             raise AnalysisError(f"{keep} exists and is not empty")
         keep.mkdir(parents=True, exist_ok=True)
-        yield prepare(keep, base_seed)
+        yield prepare(keep, base_seed, flavour=flavour)
         return
     with tempfile.TemporaryDirectory(prefix="dropout-lab-mutation-") as root:
-        yield prepare(Path(root), base_seed)
+        yield prepare(Path(root), base_seed, flavour=flavour)
 
 
-def list_mutants(base_seed: int = DEFAULT_BASE_SEED) -> list[Mutant]:
+def list_mutants(base_seed: int = DEFAULT_BASE_SEED, flavour: str = "cs231n") -> list[Mutant]:
     """Every mutant of the student regions, without grading any (for checking the equivalence list)."""
-    with workspace_in(None, base_seed) as workspace:
+    with workspace_in(None, base_seed, flavour) as workspace:
         init_session(workspace)
         return sorted(session_mutants(workspace).values(), key=lambda m: (m.file, m.lineno, m.operator, m.place))
 
 
 def analyse(sample: set[tuple] | None = None, base_seed: int = DEFAULT_BASE_SEED, keep: Path | None = None,
-            progress=None) -> Report:
+            progress=None, flavour: str = "cs231n") -> Report:
     """Run the analysis: every mutant of the student regions, or only those whose keys are in ``sample``."""
     started = time.perf_counter()
-    with workspace_in(keep, base_seed) as workspace:
+    with workspace_in(keep, base_seed, flavour) as workspace:
         init_session(workspace)
         return grade_session(workspace, sample, progress, started)
 
@@ -439,8 +452,9 @@ def grade_session(workspace: Workspace, sample: set[tuple] | None = None, progre
     if progress:
         progress(f"grading {count} mutants, one at a time")
     outcomes = execute(workspace)
-    return Report(outcomes, load_equivalents(), time.perf_counter() - started, workspace.base_seed,
-                  complete=sample is None)
+    equivalents = load_equivalents(EQUIVALENTS_FILES[workspace.convention.flavour])
+    return Report(outcomes, equivalents, time.perf_counter() - started, workspace.base_seed,
+                  complete=sample is None, convention=workspace.convention)
 
 
 def survivors_text(report: Report) -> str:
@@ -463,7 +477,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("Cosmic Ray is not installed: run `bash setup.sh` (it installs the lock file's cosmic-ray)")
     if args.list:
         try:
-            mutants = list_mutants(args.seed)
+            mutants = list_mutants(args.seed, args.flavour)
         except AnalysisError as error:
             raise UsageError(str(error)) from None
         for mutant in mutants:
@@ -472,7 +486,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     keep = Path(args.keep).resolve() if args.keep else None
     try:
-        report = analyse(base_seed=args.seed, keep=keep, progress=lambda text: print(text, file=sys.stderr, flush=True))
+        report = analyse(base_seed=args.seed, keep=keep, flavour=args.flavour,
+                         progress=lambda text: print(text, file=sys.stderr, flush=True))
     except AnalysisError as error:
         raise UsageError(str(error)) from None
     print(report.text(verbose=args.verbose))
@@ -495,6 +510,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_BASE_SEED,
                         help="the grader's base seed (default: %(default)s)")
+    parser.add_argument("--flavour", choices=("cs231n", "scratch"), default="cs231n",
+                        help="whose student regions: the CS231n flavour's or the scratch flavour's (default: %(default)s)")
     parser.add_argument("--survivors", metavar="FILE", help="also write the surviving mutants to FILE")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (new or empty) and keep Cosmic Ray's session there")
     parser.add_argument("--list", action="store_true", help="list the mutants without grading them")

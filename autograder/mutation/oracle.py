@@ -40,15 +40,31 @@ def verdict(returncode: int, stdout: str) -> tuple[int, str]:
     return KILLED, f"killed: {score:g} / {max_score:g}; lost points: {', '.join(lost) or '?'}"
 
 
-def grade(submission: str, seed: int | None) -> tuple[int, str]:
+def grade(submission: str, seed: int | None, flavour: str = "cs231n") -> tuple[int, str]:
     """Grade ``submission`` with the command line's own ``grade`` (in this process) and return its verdict.
 
     The grade runs the submission in the grader's sandboxed child, as ``python -m autograder grade``
-    does; only the grader's own code runs here.
+    does; only the grader's own code runs here. The scratch flavour's reference serves both dropout
+    styles, so a mutant of it is graded in each, and is killed when either grade loses points: code
+    that only the inverted style runs can only be caught there.
     """
+    if flavour == "cs231n":
+        return _grade_once(submission, seed, [])
+    from autograder.conventions import STYLES
+
+    summaries = []
+    for style in STYLES:
+        status, summary = _grade_once(submission, seed, ["--flavour", flavour, "--style", style])
+        if status == KILLED:
+            return KILLED, f"{summary} ({style})"
+        summaries.append(f"{summary} ({style})")
+    return FULL_MARKS, "; ".join(summaries)
+
+
+def _grade_once(submission: str, seed: int | None, options: list[str]) -> tuple[int, str]:
     from autograder.cli import main as autograder_main
 
-    argv = ["grade", submission, "--format", "json"] + ([] if seed is None else ["--seed", str(seed)])
+    argv = ["grade", submission, "--format", "json", *options] + ([] if seed is None else ["--seed", str(seed)])
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured):
@@ -62,10 +78,11 @@ def grade(submission: str, seed: int | None) -> tuple[int, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.mutation.oracle", description=__doc__.splitlines()[0])
-    parser.add_argument("submission", help="a folder holding nnlab/layers.py and nnlab/classifiers/fc_net.py")
+    parser.add_argument("submission", help="a folder holding the flavour's graded files under nnlab/")
     parser.add_argument("--seed", type=int, default=None, help="the grader's base seed (default: the grader's)")
+    parser.add_argument("--flavour", default="cs231n", help="the assignment's flavour (default: %(default)s)")
     args = parser.parse_args(argv)
-    status, summary = grade(args.submission, args.seed)
+    status, summary = grade(args.submission, args.seed, args.flavour)
     print(summary, flush=True)
     return status
 
