@@ -67,9 +67,24 @@ def student_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "PYTHONHOME")}
 
 
+def start_checker(python: str, folder: Path, *args: str, cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen([python, "-m", PACKAGE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, encoding="utf-8", cwd=cwd or folder, stdin=subprocess.DEVNULL,
+                            env=student_environment())
+
+
+def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def run_checker(python: str, folder: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([python, "-m", PACKAGE, *args], capture_output=True, text=True, encoding="utf-8",
-                          cwd=cwd or folder, timeout=600, stdin=subprocess.DEVNULL, env=student_environment())
+    return finish(start_checker(python, folder, *args, cwd=cwd))
 
 
 def grader_public_json(path: Path) -> dict:
@@ -83,12 +98,18 @@ def comparable(test: dict) -> dict:
         "diagnosis": test["extra_data"]["diagnosis"], "seeds": test["extra_data"]["seeds"]}
 
 
+NETWORK_NOTE = "the network checks (fc_*) ran on your own dropout layer"
+
+
 def assert_same_as_grader(python: str, folder: Path) -> dict:
     """The checker's JSON on ``folder`` has the grader's public verdicts, points and sentences."""
-    result = run_checker(python, folder, "check", str(folder), "--format", "json")
+    checker = start_checker(python, folder, "check", str(folder), "--format", "json")
+    try:
+        graded = grader_public_json(folder)  # meanwhile: separate processes, each on its own copy
+    finally:
+        result = finish(checker)
     assert result.returncode in (0, 1), result.stderr
     checked = json.loads(result.stdout)
-    graded = grader_public_json(folder)
     _, public, _ = public_and_hidden()
     assert [test["name"] for test in checked["tests"]] == public
     # The checker runs the network checks on the student's own layer (a release holds no correct
@@ -99,11 +120,12 @@ def assert_same_as_grader(python: str, folder: Path) -> dict:
         return [comparable(test) for test in tests if not (layer_failed and test["name"].startswith("fc_"))]
 
     assert comparable_tests(checked["tests"]) == comparable_tests(graded["tests"])
+    notes = checked["extra_data"]["notes"]  # the text output prints the same notes (see the unfilled tree's test)
     if not layer_failed:
         assert (checked["score"], checked["max_score"]) == (graded["score"], graded["max_score"])
+        assert notes == []
     else:
-        text = run_checker(python, folder, "check", str(folder)).stdout
-        assert "the network checks (fc_*) ran on your own dropout layer" in text.replace("\n", " ")
+        assert len(notes) == 1 and NETWORK_NOTE in notes[0]
     assert result.returncode == (0 if checked["score"] == checked["max_score"] else 1)
     return checked
 
@@ -230,10 +252,12 @@ def test_checker_on_the_solution_gives_full_public_marks(release_dir, tmp_path):
 
 def test_checker_on_the_untouched_release_gives_zero_and_names_the_blocks(release_dir, tmp_path):
     folder = student_tree(release_dir, tmp_path / "unfilled", None)
+    text_run = start_checker(sys.executable, folder, "check")  # the text output, alongside the JSON one
     checked = assert_same_as_grader(sys.executable, folder)
     assert checked["score"] == 0
-    text = run_checker(sys.executable, folder, "check").stdout
+    text = finish(text_run).stdout
     assert "fill in the first TODO block of dropout_forward" in text
+    assert NETWORK_NOTE in text.replace("\n", " ")  # the layer failed its checks, so the note is there
     _, _, hidden = public_and_hidden()
     rubric = load_rubric()
     hidden_points = sum(rubric.entries[name].points for name in hidden)
@@ -248,6 +272,13 @@ def test_checker_gives_the_graders_public_verdicts_on_wrong_work(name, release_d
     folder = student_tree(release_dir, tmp_path / name, graded)
     checked = assert_same_as_grader(sys.executable, folder)
     assert checked["score"] < checked["max_score"]
+    if name == "wrong_timeout":
+        # The layer's endless loop timed out in its own checks, so the network checks, which run on
+        # that layer here, are not run: each fails at once instead of waiting out the loop again.
+        network = [test for test in checked["tests"] if test["name"].startswith("fc_")]
+        assert network and all(test["status"] == "failed" and test["extra_data"]["diagnosis"] == "timeout"
+                               and "not run: your dropout layer did not finish in time" in test["output"]
+                               for test in network), network
 
 
 def test_checker_refuses_a_folder_without_nnlab(release_dir, tmp_path):
