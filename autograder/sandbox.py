@@ -20,7 +20,17 @@ not), a root that holds only /usr and the Python runtime and venv read-only, /pr
 tree (copied in through descriptors, so nothing the child writes reaches the disk). The solution
 tree, the rubric, other submissions and the results are simply not in its filesystem. When the
 grader runs as root, the child also drops to a uid of its own, so that RLIMIT_NPROC holds.
-Without bwrap, each result's extra_data lists the protections that were missing.
+
+Without bwrap (a hosted grader's container often forbids its namespaces), a root grader still gives
+the child a uid of its own: the child works in a fresh folder that only that uid can enter, holding
+copies of the driver and of the private tree, and drops to the uid before any student code runs; it
+can then read only what every user may read, and the grader's folders (the workspace with the
+submissions, the results) are closed to others. Between children every process of that uid is
+killed, setsid or not, and the folder removed. The child imports from the Python runtime as it
+goes, so this needs a runtime that other users can read: probed once per process
+(``own_uid_status``); where it is not (a virtual environment under a private home folder, say), the
+child keeps the grader's uid and "own uid" is reported missing, with why. Without bwrap, each
+result's extra_data lists the protections that were missing.
 """
 
 from __future__ import annotations
@@ -33,8 +43,10 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -137,13 +149,114 @@ def bwrap_status() -> tuple[str | None, str]:
     return bwrap, ""
 
 
+# -- its own uid without bubblewrap ------------------------------------------------------------------
+# What a child dropped to its uid goes on importing from the runtime (numpy loads numpy.random on
+# first use; a submission may import any module of the standard library).
+_RUNTIME_PROBE = "import numpy, numpy.random, ctypes, json, traceback, linecache, fractions; print('ok')"
+
+
+def _become(uid: int):
+    def apply() -> None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+
+    return apply
+
+
+def _child_uid() -> int:
+    return CHILD_UID_BASE + os.getpid() % CHILD_UID_SPAN
+
+
+def _runtime_description() -> str:
+    return ", ".join(sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}))
+
+
+@functools.lru_cache(maxsize=None)
+def own_uid_status() -> tuple[bool, str]:
+    """Whether a child started without bubblewrap can drop to a uid of its own: (True, "") or
+    (False, why not). Only a root grader can, and only with a Python runtime that other users can
+    read, since the child imports from it after the drop. Probed once per process, by starting this
+    very interpreter as such a uid and importing what children import."""
+    if os.geteuid() != 0:
+        return False, "the grader does not run as root"
+    uid = _child_uid()
+    unreadable = (f"the Python runtime ({_runtime_description()}) is not readable by other users, and the "
+                  f"child imports from it after dropping to its own uid")
+    try:
+        probe = subprocess.run([sys.executable, "-I", "-B", "-c", _RUNTIME_PROBE], stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=60, cwd="/", env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                               preexec_fn=_become(uid))
+    except PermissionError as error:
+        return False, f"{unreadable} (uid {uid} cannot start {sys.executable}: {error.strerror})"
+    except (OSError, subprocess.SubprocessError) as error:
+        return False, f"a process of uid {uid} could not be started ({error})"
+    if probe.returncode != 0 or probe.stdout.strip() != b"ok":
+        last = probe.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit status {probe.returncode}"]
+        return False, f"{unreadable} (as uid {uid}: {last[0][:200]})"
+    return True, ""
+
+
+def _traversable_by_others(folder: str) -> bool:
+    path = Path(folder).resolve()
+    return all(os.stat(part).st_mode & stat.S_IXOTH for part in [path, *path.parents])
+
+
+def _shared_temp() -> str:
+    """A folder under which another uid can reach a folder of its own: the temporary folder if every
+    folder on its path lets others through, else /tmp."""
+    folder = tempfile.gettempdir()
+    return folder if _traversable_by_others(folder) else "/tmp"
+
+
+def _pid_namespace(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _live_processes_of(uid: int, namespace: str | None) -> list[int]:
+    """Processes of ``uid`` (real, effective or saved) in this PID namespace, zombies left out."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        except OSError:
+            continue
+        uids = {int(value) for value in fields.get("Uid", "").split()[:3] if value.isdigit()}
+        if uid in uids and not fields.get("State", "").strip().startswith(("Z", "X")) \
+                and _pid_namespace(entry) == namespace:
+            found.append(int(entry))
+    return found
+
+
+def _kill_processes_of(uid: int) -> None:
+    """SIGKILL every process that a child of ``uid`` left behind (setsid or not), again until none is
+    left: one may fork while the others die (RLIMIT_NPROC bounds how many there can be)."""
+    namespace = _pid_namespace("self")
+    for _ in range(200):
+        found = _live_processes_of(uid, namespace)
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.005)
+
+
 def protections(limits: ChildLimits = DEFAULT_LIMITS) -> tuple[list[str], list[str]]:
     """(protections in force, protections missing) for children started with ``limits``."""
     bwrap, _ = bwrap_status() if limits.use_bubblewrap else (None, "")
     in_force = list(ALWAYS)
     missing = []
     (in_force if bwrap else missing).extend(BWRAP_PROTECTIONS)
-    own_uid = os.geteuid() != 0 or bwrap is not None
+    own_uid = os.geteuid() != 0 or bwrap is not None or own_uid_status()[0]
     (in_force if own_uid else missing).append(OWN_UID if os.geteuid() == 0 else "process limit (per user)")
     return in_force, missing
 
@@ -401,7 +514,9 @@ class Child:
         self._timeout_message = ""
         self.spent = 0.0  # wall-clock seconds used by this submission's calls and start-ups
         self.bwrap = bwrap_status()[0] if limits.use_bubblewrap else None
-        self.uid = CHILD_UID_BASE + os.getpid() % CHILD_UID_SPAN if self.bwrap and os.geteuid() == 0 else None
+        as_root = os.geteuid() == 0
+        self.uid = _child_uid() if as_root and (self.bwrap or own_uid_status()[0]) else None
+        self.private: Path | None = None  # without bwrap, under its own uid: the child's folder
 
     def protections(self) -> tuple[list[str], list[str]]:
         return protections(self.limits)
@@ -419,10 +534,48 @@ class Child:
                 shutil.copyfile(Path(__file__).with_name(name), driver / name)
         return driver
 
-    def _command(self, request_read: int, reply_write: int) -> tuple[list[str], str]:
-        """The command line and working directory of a child without bwrap."""
-        driver = str(self._driver_dir() / "child_driver.py")
-        return [sys.executable, "-I", "-B", "-u", driver, str(self.tree), str(request_read), str(reply_write)], str(self.workdir)
+    def _private_folder(self) -> Path:
+        """Without bwrap, under its own uid: a fresh folder that only the uid can enter (mode 0700,
+        its owner), with copies of the driver and of the private tree, and a home. The grader's own
+        workspace, where the private tree lives, stays closed to the uid."""
+        self._end_private_folder()
+        private = Path(tempfile.mkdtemp(prefix="dropout-lab-child-", dir=_shared_temp()))
+        self.private = private
+        for name in ("driver", "home", "submission"):
+            (private / name).mkdir()
+        for name in DRIVER_FILES:
+            shutil.copyfile(Path(__file__).with_name(name), private / "driver" / name)
+        directories, files = _tree_files(self.tree)
+        for relative in directories:
+            (private / "submission" / relative).mkdir(parents=True, exist_ok=True)
+        for relative in files:
+            with open(self.tree / relative, "rb", opener=lambda path, flags: os.open(path, flags | os.O_NOFOLLOW)) as source, \
+                    open(private / "submission" / relative, "xb") as target:
+                shutil.copyfileobj(source, target)
+        for root, names, filenames in os.walk(private):
+            os.lchown(root, self.uid, self.uid)
+            for name in names + filenames:
+                os.lchown(os.path.join(root, name), self.uid, self.uid)
+        return private
+
+    def _end_private_folder(self) -> None:
+        """Kill whatever the last child of this uid left running, then remove its folder."""
+        if self.uid is None or self.bwrap is not None:
+            return
+        _kill_processes_of(self.uid)
+        if self.private is not None:
+            shutil.rmtree(self.private, ignore_errors=True)
+            self.private = None
+
+    def _command(self, request_read: int, reply_write: int) -> tuple[list[str], str, str]:
+        """The command line, working directory and home of a child without bwrap."""
+        if self.uid is None:
+            driver = str(self._driver_dir() / "child_driver.py")
+            return ([sys.executable, "-I", "-B", "-u", driver, str(self.tree), str(request_read), str(reply_write)],
+                    str(self.workdir), str(self.workdir))
+        private = self._private_folder()
+        return ([sys.executable, "-I", "-B", "-u", str(private / "driver" / "child_driver.py"), str(private / "submission"),
+                 str(request_read), str(reply_write), str(self.uid)], str(private), str(private / "home"))
 
     def _spawn(self, request_read: int, reply_write: int, output, deadline: float) -> None:
         """Start the child: forked by this thread's zygote with bwrap, else a fresh ``python -I``."""
@@ -436,10 +589,10 @@ class Child:
             zygote.spawn(files, [request_read, reply_write, output.fileno()], _child_rlimits(self.limits, processes), deadline)
             self.zygote = zygote
             return
-        command, cwd = self._command(request_read, reply_write)
+        command, cwd, home = self._command(request_read, reply_write)
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-            env=_scrubbed_environment(str(self.workdir)), cwd=cwd,
+            env=_scrubbed_environment(home), cwd=cwd,
             pass_fds=(request_read, reply_write), start_new_session=True,
             preexec_fn=_rlimit_setter(self.limits, processes),
         )
@@ -492,10 +645,12 @@ class Child:
 
     def stop(self) -> None:
         """Kill the child's whole process group (with bwrap: every process of its PID namespace but
-        the zygote, and its files); release the pipes."""
+        the zygote, and its files; without bwrap, under its own uid: every process of that uid, and
+        its folder); release the pipes."""
         self._end_zygote_child(grace=0)
         _kill_group(self.process)
         self.process = None
+        self._end_private_folder()
         for fd in (self._requests, self._replies):
             if fd >= 0:
                 os.close(fd)

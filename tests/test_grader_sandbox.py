@@ -178,3 +178,205 @@ def test_an_installed_bwrap_is_used_wherever_the_kit_lives():
         pytest.skip("bubblewrap turned off by DROPOUT_LAB_BWRAP=0")
     path, why = bwrap_status()
     assert path is not None, why
+
+
+# -- without bubblewrap, under root: a uid of its own ---------------------------------------------------
+def _distributions(names) -> list:
+    """The installed distributions of ``names`` and of everything they require, recursively."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    found, wanted = {}, list(names)
+    while wanted:
+        name = wanted.pop()
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        key = distribution.metadata["Name"].lower().replace("_", "-")
+        if key in found:
+            continue
+        found[key] = distribution
+        for requirement in map(Requirement, distribution.requires or []):
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                wanted.append(requirement.name)
+    return list(found.values())
+
+
+def readable_runtime(folder: Path) -> Path | None:
+    """A Python runtime that every user can read, in ``folder``: a virtual environment of the system's
+    own Python of this version, with this environment's numpy and pytest and what they require (the
+    grader's own needs; hard links where the file system allows, copies otherwise). Returns its
+    python, or None where the machine has no such Python."""
+    import subprocess
+    import sys
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    system = next((Path(p) for p in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}")
+                   if Path(p).is_file() and os.stat(os.path.realpath(p)).st_mode & 0o005 == 0o005), None)
+    if system is None:
+        return None
+    venv = folder / "venv"
+    subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True, timeout=120)
+    target = next(venv.glob("lib/python*/site-packages"))
+    needed = ["numpy", "pytest"] + (["tomli"] if sys.version_info < (3, 11) else [])
+    for distribution in _distributions(needed):
+        site = Path(distribution.locate_file(""))
+        for file in distribution.files or []:
+            source = Path(distribution.locate_file(file))
+            relative = Path(os.path.normpath(file))
+            if relative.parts[0] == ".." or "__pycache__" in relative.parts or not source.is_file():
+                continue  # scripts installed outside site-packages, caches
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(site / relative, target / relative)
+    for path in [venv, *venv.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    return venv / "bin" / "python"
+
+
+def _link_or_copy(source, target) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+@pytest.fixture(scope="module")
+def shared_folder():
+    """A folder under /tmp that every user may enter (pytest's own temporary folders are private)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="dropout-lab-test-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def open_python(shared_folder):
+    if os.geteuid() != 0:
+        pytest.skip("only a root grader gives a child a uid of its own")
+    python = readable_runtime(shared_folder / "open")
+    if python is None:
+        pytest.skip("this machine has no system Python of this version that every user can read")
+    return python
+
+
+def grade_without_bwrap(python: Path, folder: Path) -> dict:
+    """`python -m autograder grade FOLDER --format json` with this interpreter, bubblewrap turned off
+    as where it cannot create namespaces."""
+    import subprocess
+
+    from autograder.paths import REPO_ROOT
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(folder.parent), "LANG": "C.UTF-8", BWRAP_ENVIRONMENT_VARIABLE: "0"}
+    completed = subprocess.run([str(python), "-m", "autograder", "grade", str(folder), "--format", "json"],
+                               cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def seen_by_the_child(result: dict) -> dict:
+    line = next(line for line in result["extra_data"]["student_output"].splitlines() if line.startswith("SEEN="))
+    return json.loads(line[len("SEEN="):])
+
+
+# Run once, in the first call with a 4-d input: what the child is and what it can reach, and a
+# process that leaves the child's session and would outlive it.
+SNOOP = """\
+import json, os, resource, subprocess
+if x.ndim == 4 and not os.environ.get('SEEN'):
+    os.environ['SEEN'] = '1'
+    def attempt(action):
+        try:
+            action()
+            return 'done'
+        except OSError as error:
+            return type(error).__name__
+    subprocess.Popen(['sleep', {token!r}], start_new_session=True)
+    print('SEEN=' + json.dumps(dict(
+        uid=os.getuid(), euid=os.geteuid(), groups=os.getgroups(), home_owner=os.stat(os.environ['HOME']).st_uid,
+        nproc=resource.getrlimit(resource.RLIMIT_NPROC)[0],
+        read_secret=attempt(lambda: open({secret!r}).read()),
+        write_graders_file=attempt(lambda: open({graders_file!r}, 'a').close()),
+        list_submission=attempt(lambda: os.listdir({submission!r})))))
+mask = (np.random.rand(*x.shape) < p) / p
+out = x * mask
+"""
+
+
+def snooping_submission(tmp_path: Path, shared: Path) -> tuple[Path, str, Path]:
+    """A right submission that reports what its child can reach: (its folder, its sleep token, the
+    grader's file it tries to write)."""
+    token = f"{400 + time.time_ns() % 1000}.{time.time_ns() % 10**6:06d}"
+    secret = shared / "grader-only.txt"
+    secret.write_text("only the grader may read this")
+    secret.chmod(0o600)
+    graders_file = shared / "graders-file.txt"
+    graders_file.write_text("unchanged")
+    graders_file.chmod(0o644)
+    folder = tmp_path / "probe"  # the submission as given to the grader, in a private folder
+    body = SNOOP.format(token=token, secret=str(secret), graders_file=str(graders_file), submission=str(folder))
+    return submission_with(tmp_path, body), token, graders_file
+
+
+def test_without_bwrap_a_root_grader_runs_the_child_as_its_own_uid(open_python, shared_folder, tmp_path):
+    """Where bubblewrap cannot run (a hosted grader's container), a root grader with a runtime that
+    others can read still gives the child a uid of its own: the process limit holds, the child reads
+    only what every user may read, and nothing it started outlives the grade."""
+    from autograder.limits import DEFAULT_LIMITS
+    from autograder.sandbox import OWN_UID
+
+    folder, token, graders_file = snooping_submission(tmp_path, shared_folder)
+    result = grade_without_bwrap(open_python, folder)
+    assert result["score"] == result["max_score"]  # the runtime served the child after the drop
+    assert OWN_UID in result["extra_data"]["protections"] and OWN_UID not in result["extra_data"]["missing_protections"]
+    assert "no network" in result["extra_data"]["missing_protections"]
+    seen = seen_by_the_child(result)
+    assert seen["uid"] == seen["euid"] != 0 and seen["groups"] == [] and seen["home_owner"] == seen["uid"]
+    assert seen["nproc"] == DEFAULT_LIMITS.processes
+    assert seen["read_secret"] == "PermissionError"
+    assert seen["write_graders_file"] == "PermissionError" and graders_file.read_text() == "unchanged"
+    assert seen["list_submission"] == "PermissionError"  # the grader's copy and workspace are closed to it
+    # Nothing of the child is left: the process it set free, its folder.
+    assert not _running_with(token), "a process of the child's uid outlived the grade"
+    assert not [p for p in Path("/tmp").glob("dropout-lab-child-*") if p.stat().st_uid == seen["uid"]]
+
+
+def test_without_bwrap_a_runtime_others_cannot_read_keeps_the_graders_uid_and_says_why(
+        open_python, shared_folder, tmp_path):
+    """The same runtime behind a folder that only root may enter (as a virtual environment under
+    /root is): the child cannot drop to its own uid, since it would then fail to import; the grade goes
+    on under the grader's uid, and "own uid" is reported missing, with why."""
+    from autograder.sandbox import OWN_UID
+
+    closed = shared_folder / "closed"
+    closed.mkdir(mode=0o700, exist_ok=True)
+    closed.chmod(0o700)
+    python = closed / "venv" / "bin" / "python"
+    if not python.parent.parent.exists():
+        (closed / "venv").symlink_to(open_python.parent.parent)
+    folder, token, graders_file = snooping_submission(tmp_path, shared_folder)
+    result = grade_without_bwrap(python, folder)
+    assert result["score"] == result["max_score"]
+    assert OWN_UID in result["extra_data"]["missing_protections"]
+    seen = seen_by_the_child(result)
+    for pid in _running_with(token):  # under the grader's uid, nothing kills what the child set free
+        os.kill(pid, 9)
+    assert seen["uid"] == 0 and seen["read_secret"] == "done"  # what "own uid" missing means
+    reason = subprocess_own_uid_status(python)
+    assert "is not readable by other users" in reason and f"cannot start {python}" in reason, reason
+
+
+def subprocess_own_uid_status(python: Path) -> str:
+    import subprocess
+
+    from autograder.paths import REPO_ROOT
+
+    completed = subprocess.run([str(python), "-c", "from autograder.sandbox import own_uid_status; "
+                                "print(own_uid_status()[1])"], cwd=REPO_ROOT, capture_output=True, text=True,
+                               timeout=120, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.strip()
