@@ -182,8 +182,8 @@ SENTENCES = {
         "dropout_backward(dhidden, dropout_cache), so that dropped units get no gradient."
     ),
     "fc_dropout_layer_shared": (
-        "One dropout cache served several hidden layers, so the backward pass of one layer used "
-        "another layer's mask: keep one cache per hidden layer."
+        "A hidden layer's backward pass used the dropout cache of another layer's forward pass: keep "
+        "one cache per hidden layer and pass each layer its own."
     ),
     # ids of the scratch flavour's vanilla style (its wording below); kept here so that ids are one set
     "scaled_in_training": (
@@ -336,9 +336,9 @@ FLAVOUR_SENTENCES = {
             "self.dropout_layers[i].backward(dout), so that dropped units get no gradient."
         ),
         "fc_dropout_layer_shared": (
-            "One Dropout object served several hidden layers, so each forward pass overwrote the mask "
-            "another layer's backward needs: make one Dropout layer per hidden layer, e.g. "
-            "[Dropout(self.dropout_ratio) for _ in self.hidden_size_list] (not [Dropout(...)] * n)."
+            "A hidden layer's backward pass used the mask of another layer's forward pass: make one "
+            "Dropout layer per hidden layer (a list comprehension, not [Dropout(...)] * n), and send "
+            "hidden layer i's gradient back through self.dropout_layers[i], the layer its forward used."
         ),
     },
 }

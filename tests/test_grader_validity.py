@@ -16,7 +16,7 @@ from autograder.rubric import load_rubric
 RUBRIC = load_rubric()
 BANK = {entry.name: entry for entry in load_bank()}
 # What a layer whose training output is all zeros may still earn: test mode, hygiene, the network.
-NEVER_EXERCISED_ALLOWANCE = {"forward_test_mode_returns_x", "backward_test_mode_passes_dout", "forward_keeps_dtype",
+NEVER_EXERCISED_ALLOWANCE = {"forward_test_mode_output", "backward_test_mode_passes_dout", "forward_keeps_dtype",
                              "forward_does_not_change_x"} | {name for name in RUBRIC.entries if name.startswith("fc_")}
 
 

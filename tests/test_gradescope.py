@@ -109,7 +109,7 @@ def check_kit_result(data: dict, rubric) -> None:
 
 # -- fixtures --------------------------------------------------------------------------------------
 CUSTOM_RUBRIC = DEFAULT_RUBRIC.read_text(encoding="utf-8").replace(
-    "[checks.forward_test_mode_returns_x]\npoints = 2", "[checks.forward_test_mode_returns_x]\npoints = 5"
+    "[checks.forward_test_mode_output]\npoints = 2", "[checks.forward_test_mode_output]\npoints = 5"
 )
 
 
@@ -334,3 +334,53 @@ def test_a_grader_fault_is_reported_as_not_the_students(tmp_path, autograder_zip
     completed, data = run_autograder(root)
     assert completed.returncode == 1 and "no_such_check" in completed.stderr
     assert "not your fault" in data["output"] and "no_such_check" in data["extra_data"]["grader_error"]
+
+
+# -- without bubblewrap, as root: the child's own uid ----------------------------------------------------
+from test_grader_sandbox import closed_runtime, open_python, shared_folder  # noqa: E402,F401  (fixtures)
+
+# At import of the student's layers.py: who the child is and whether it can read the kit.
+UID_PROBE = """
+import json as _json, os as _os
+def _attempt(path):
+    try:
+        open(path).read()
+        return "done"
+    except OSError as error:
+        return type(error).__name__
+print("SEEN=" + _json.dumps({"uid": _os.getuid(), "rubric": _attempt(%r)}))
+"""
+
+
+@pytest.mark.parametrize("runtime", ["readable by others", "closed to others"])
+def test_without_bubblewrap_as_root_the_child_gets_its_own_uid_or_instructors_are_told_why_not(
+        runtime, open_python, shared_folder, autograder_zip, course_rubric):
+    """Gradescope's container: bubblewrap cannot run, the grader is root. With a runtime that other
+    users can read, the child runs as a uid of its own and cannot read the kit; with one they cannot,
+    it keeps root's uid, and the instructor-only output says so and why."""
+    from autograder.sandbox import OWN_UID
+
+    python = open_python if runtime == "readable by others" else closed_runtime(shared_folder, open_python)
+    root = fake_root(shared_folder / runtime.replace(" ", "-"), autograder_zip)
+    copy_graded(SOLUTION_DIR, root / "submission")
+    rubric = root / "source" / KIT_DIR / "rubric.toml"
+    layers = root / "submission" / "nnlab" / "layers.py"
+    layers.write_text(layers.read_text(encoding="utf-8") + UID_PROBE % str(rubric), encoding="utf-8")
+    completed, data = run_autograder(root, DROPOUT_LAB_BWRAP="0", DROPOUT_LAB_PYTHON=str(python))
+    assert completed.returncode == 0, completed.stderr
+    check_kit_result(data, course_rubric)
+    assert data["score"] == course_rubric.max_score
+    line = next(line for line in data["extra_data"]["student_output"].splitlines() if line.startswith("SEEN="))
+    seen = json.loads(line[len("SEEN="):])
+    warning = data["extra_data"]["sandbox_warning"]
+    if runtime == "readable by others":
+        assert OWN_UID in data["extra_data"]["protections"]
+        assert seen["uid"] != 0 and seen["rubric"] == "PermissionError"
+        assert "The child ran as a uid of its own" in warning
+    else:
+        assert OWN_UID in data["extra_data"]["missing_protections"]
+        assert seen["uid"] == 0 and seen["rubric"] == "done"
+        assert "The child ran as the grader's own uid (root)" in warning and "not readable by other users" in warning
+    assert warning in completed.stdout  # instructors: the run's log and results.json's extra_data
+    student_visible = [data["output"], *(test["output"] for test in data["tests"])]
+    assert not any(word in text for text in student_visible for word in ("uid", "sandbox", "readable"))

@@ -6,7 +6,7 @@ non-numeric points, an unknown visibility or key are refused with the line at fa
 
 Format, one table per check (the check's name is its test function's name without ``test_``)::
 
-    [checks.forward_test_mode_returns_x]
+    [checks.forward_test_mode_output]
     points = 2
     visibility = "visible"   # or "hidden", "after_due_date", "after_published" (Gradescope's)
     partial = false          # true: a check with several cases earns its share of passed cases

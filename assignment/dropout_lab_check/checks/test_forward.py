@@ -36,7 +36,7 @@ FRACTION_ROWS = {0.2: 192, 0.7: 248, 0.9: 120}
 
 # -- test mode ------------------------------------------------------------------------------------
 @pytest.mark.diagnosis("dropped_at_test_time")
-def test_forward_test_mode_returns_x(submission, rng, convention):
+def test_forward_test_mode_output(submission, rng, convention):
     """In test mode the layer returns x times the convention's test-time factor (x itself for
     inverted dropout, a copy being fine; x times the keep probability for vanilla, to rounding:
     relative 1e-12 in float64 and 1e-6 in float32), in x's dtype, leaves x unchanged and caches no
