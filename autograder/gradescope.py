@@ -16,6 +16,9 @@ grade``, then writes results.json itself, after the student's code has stopped, 
 rename: whatever a submission prints or writes on its way cannot become the result. It never
 refuses for want of bubblewrap (Gradescope's container often forbids its namespaces): it grades
 with the protections that work there and tells instructors, not students, which were missing.
+There, as root, the child still runs as a uid of its own (autograder.sandbox), which can read only
+what every user may read; run_autograder first closes the kit's folder (the checks, the rubric) to
+other users, so that child cannot read it.
 
 The roots can be moved for tests: DROPOUT_LAB_GS_ROOT (default /autograder), or each of
 DROPOUT_LAB_GS_SOURCE, DROPOUT_LAB_GS_SUBMISSION and DROPOUT_LAB_GS_RESULTS, and DROPOUT_LAB_PYTHON
@@ -28,6 +31,7 @@ import argparse
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -266,6 +270,28 @@ def grader_fault_results(message: str, elapsed: float) -> dict:
     }
 
 
+def close_to_other_users(folder: Path) -> bool:
+    """Under root, take every access to ``folder`` away from other users, so that a child running as
+    a uid of its own (where bubblewrap cannot run) cannot read the kit: its checks, the rubric.
+    Returns whether it did (a grader that is not root shares its uid with the child anyway)."""
+    if os.geteuid() != 0:
+        return False
+    folder.chmod(stat.S_IMODE(folder.stat().st_mode) & ~0o077)
+    return True
+
+
+def uid_note(result) -> str:
+    """For instructors, where bubblewrap was not used: whether the child ran as a uid of its own."""
+    from autograder.sandbox import OWN_UID, own_uid_status
+
+    if OWN_UID in (result.extra_data.get("missing_protections") or []):
+        return f"The child ran as the grader's own uid (root), not one of its own: {own_uid_status()[1]}."
+    if OWN_UID in (result.extra_data.get("protections") or []) and result.extra_data.get("missing_protections"):
+        return ("The child ran as a uid of its own: the process limit held, and it could read only what every "
+                "user may read (not the kit, whose folder is closed to other users).")
+    return ""
+
+
 def run_autograder(kit: Path, submission: Path, results: Path) -> int:
     """Grade one Gradescope submission and write results.json; the body of run_autograder."""
     from autograder.grade import grade_submission
@@ -277,6 +303,7 @@ def run_autograder(kit: Path, submission: Path, results: Path) -> int:
     # A stale or planted results.json must never survive a run that fails before the end.
     if results.exists() or results.is_symlink():
         results.unlink()
+    close_to_other_users(kit)
     try:
         config = json.loads((kit / CONFIG_NAME).read_text(encoding="utf-8"))
         hidden_as = config.get("hidden_as", "hidden")
@@ -297,6 +324,7 @@ def run_autograder(kit: Path, submission: Path, results: Path) -> int:
     # (stdout_visibility is hidden) and results.json's top-level extra_data, never a test's output.
     warning = protection_warning(result)
     if warning:
+        warning = f"{warning} {uid_note(result)}".strip()
         data["extra_data"]["sandbox_warning"] = warning
     write_results(results, data)
     print(as_text(result))
