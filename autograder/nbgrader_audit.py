@@ -3,8 +3,9 @@
 It grades every student folder in the course's ``submitted/`` with the kit's grader (the course's
 rubric and seed, in parallel, exactly as ``nbgrader-autograde`` grades them) and compares each grade
 with the autograded score in nbgrader's gradebook (the sum of the kit's test cells, manual overrides
-included). It lists every student whose gradebook score differs or is missing, and exits 1 if there
-is one, 0 when the gradebook agrees for everyone.
+included). It lists every student whose gradebook score differs or is missing, or whose grade the
+kit could not compute in full (a check that failed in the grader itself), and exits 1 if there is
+one, 0 when the gradebook agrees for everyone.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def audit(course: Path, jobs: int) -> tuple[list[str], int]:
         raise UsageError(f"{course} has no nbgrader_config.py (make the course with nbgrader-course)")
     app = load_course(course, [bridge.ASSIGNMENT_ID, "--log-level=WARN"])
     rubric_path, seed, allow = course_settings(app)
-    refusal = bridge.sandbox_refusal(allow)
+    refusal = bridge.sandbox_refusal(allow, "nbgrader-audit", course / "nbgrader_config.py")
     if refusal:
         raise UsageError(refusal)
     folders = submitted_folders(app.coursedir)
@@ -46,6 +47,10 @@ def audit(course: Path, jobs: int) -> tuple[list[str], int]:
         if isinstance(result, str):
             differ.append(f"  {student}: the kit could not grade it ({result}); gradebook "
                           f"{'no score' if held is None else f'{held:g}'}")
+        elif result.extra_data.get("grader_errors"):
+            failed = ", ".join(sorted(result.extra_data["grader_errors"]))
+            differ.append(f"  {student}: the kit's grader failed on {failed}, so its grade ({result.score:g}) "
+                          f"cannot be trusted; gradebook {'no score' if held is None else f'{held:g}'}")
         elif held is None:
             differ.append(f"  {student}: no autograded score in the gradebook; the kit gives {result.score:g} "
                           f"of {result.max_score:g}")

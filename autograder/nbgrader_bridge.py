@@ -163,22 +163,33 @@ def check_course(course_root: Path, db_url: str, course_id: str, rubric_path: Pa
     return rubric
 
 
-def sandbox_refusal(allow_unsandboxed: bool) -> str | None:
-    """Why grading must not start here (no working bubblewrap and no opt-out), or None."""
-    from autograder.sandbox import bwrap_status
+_WARNED_UNSANDBOXED: set = set()
 
-    bwrap, why = bwrap_status()
-    if bwrap is not None:
-        return None
-    if allow_unsandboxed:
+
+def sandbox_refusal(allow_unsandboxed: bool, what: str = "nbgrader autograde", config_path=None) -> str | None:
+    """The kit's sandbox policy (``autograder.sandbox.require_sandbox``, the one ``grade-batch`` follows)
+    for a course: why ``what`` must not grade here, or None.
+
+    The course opts out with ``c.SandboxedGrades.allow_unsandboxed = True`` (``allow_unsandboxed``), or
+    the environment with DROPOUT_LAB_ALLOW_UNSANDBOXED=1. Grading that goes on without the full sandbox
+    is logged as a warning, once per process, with the protections that are missing."""
+    from autograder.sandbox import SandboxRequired, bwrap_status, require_sandbox
+
+    where = f"in {config_path}" if config_path else "in the course's nbgrader_config.py"
+    opt_out = (f"write `c.SandboxedGrades.allow_unsandboxed = True` {where} (`nbgrader-course COURSE_DIR "
+               f"--force --allow-unsandboxed` writes it)")
+    try:
+        missing = require_sandbox(allow_unsandboxed, what, opt_out)
+    except SandboxRequired as refusal:
+        return f"{refusal}\nNothing was graded or removed."
+    if missing and what not in _WARNED_UNSANDBOXED:
+        _WARNED_UNSANDBOXED.add(what)
+        allowed_by = ("the course allows it (c.SandboxedGrades.allow_unsandboxed = True)" if allow_unsandboxed
+                      else "DROPOUT_LAB_ALLOW_UNSANDBOXED allows it")
         logging.getLogger("DropoutLab").warning(
-            "Dropout Lab: grading WITHOUT the bubblewrap sandbox (%s), as the course allows "
-            "(c.SandboxedGrades.allow_unsandboxed = True): student code can read the machine's files "
-            "and use the network.", why)
-        return None
-    return (f"the bubblewrap sandbox cannot be used here ({why}), so student code would run with your "
-            f"rights; nothing was graded. Install bubblewrap (Debian: apt-get install bubblewrap), or opt out "
-            f"knowingly with `c.SandboxedGrades.allow_unsandboxed = True` in the course's nbgrader_config.py.")
+            "Dropout Lab: %s grades WITHOUT the full sandbox (%s), as %s. Missing: %s.",
+            what, bwrap_status()[1] or "see the protections", allowed_by, ", ".join(missing))
+    return None
 
 
 class _ExpectedNoise(logging.Filter):
@@ -255,7 +266,7 @@ class CheckedExporter(NotebookExporter):
         quiet_expected_noise(self.log)
         allow = bool(self.config.get("SandboxedGrades", {}).get("allow_unsandboxed", False)) if self.config else False
         try:
-            refusal = sandbox_refusal(allow)
+            refusal = sandbox_refusal(allow, "nbgrader autograde", Path(coursedir.root) / "nbgrader_config.py")
             if refusal:
                 raise BridgeError(refusal)
             check_course(Path(coursedir.root), coursedir.db_url, coursedir.course_id, _rubric_path(self, coursedir))
@@ -407,6 +418,17 @@ def _note(student: str, text: str) -> None:
     RUN_NOTES.setdefault(student, {"notes": []})["notes"].append(text)
 
 
+def _students_of_the_run(coursedir) -> list[str] | None:
+    """The student folders in submitted/ that this run was asked to grade (``--student`` and
+    ``CourseDirectory.student_id_exclude`` honoured), for the summary; None if they cannot be listed."""
+    try:
+        from autograder.nbgrader_fast import submitted_folders
+
+        return sorted(submitted_folders(coursedir, coursedir.student_id or "*"))
+    except Exception:  # the summary then lists every folder in submitted/
+        return None
+
+
 def _print_summary() -> None:
     if _SUMMARY["printed"] or not _SUMMARY["course"]:
         return
@@ -414,7 +436,8 @@ def _print_summary() -> None:
     from autograder.nbgrader_summary import summary_text
 
     try:
-        text = summary_text(_SUMMARY["course"], _SUMMARY["db_url"], _SUMMARY["course_id"], RUN_NOTES)
+        text = summary_text(_SUMMARY["course"], _SUMMARY["db_url"], _SUMMARY["course_id"], RUN_NOTES,
+                            students=_SUMMARY.get("students"))
     except Exception as error:  # the summary must never hide the run's own result
         text = f"Dropout Lab: no summary ({type(error).__name__}: {error})"
     sys.stderr.write("\n" + text + "\n")
@@ -445,7 +468,8 @@ class SandboxedGrades(NbGraderPreprocessor):
 
         if PRECOMPUTED is not None:
             return PRECOMPUTED.result(student)
-        refusal = sandbox_refusal(self.allow_unsandboxed)
+        refusal = sandbox_refusal(self.allow_unsandboxed, "nbgrader autograde",
+                                  Path(coursedir.root) / "nbgrader_config.py")
         if refusal:
             raise BridgeError(refusal)
         rubric = check_course(Path(coursedir.root), coursedir.db_url, coursedir.course_id,
@@ -482,7 +506,7 @@ class SandboxedGrades(NbGraderPreprocessor):
         coursedir = _find_coursedir(self)
         if self.summary and not _SUMMARY["registered"]:
             _SUMMARY.update(course=Path(coursedir.root), db_url=coursedir.db_url, course_id=coursedir.course_id,
-                            registered=True)
+                            students=_students_of_the_run(coursedir), registered=True)
             atexit.register(_print_summary)
         folder = Path(coursedir.format_path(coursedir.submitted_directory, student, ASSIGNMENT_ID))
         RUN_NOTES.setdefault(student, {"notes": []})
@@ -544,6 +568,12 @@ class SandboxedGrades(NbGraderPreprocessor):
             _note(student, f"not in the submission, graded as the empty stubs: {', '.join(missing_files)}")
         if result.extra_data.get("error"):
             _note(student, f"the grader refused the submission: {result.extra_data['error']}")
+        grader_errors = sorted(result.extra_data.get("grader_errors") or {})
+        if grader_errors:
+            message = (f"the kit's grader failed on {len(grader_errors)} check(s) ({', '.join(grader_errors)}), which "
+                       f"score 0 although the fault is not the student's; fix the grader and autograde again")
+            self.log.error("Dropout Lab: %s: %s.", student, message)
+            _note(student, message)
         RUN_NOTES[student].update(score=result.score, max_score=result.max_score)
         nb.metadata.setdefault("dropout_lab", {}).update(sandboxed_score=result.score, max_score=result.max_score)
         self.log.info("Dropout Lab: %s scored %s of %s on the sandboxed grader (%s)",

@@ -337,7 +337,7 @@ def autograde_without_kernel(course: Path, jobs: int, student: str = "*", force:
     app = load_course(course, argv + (["--force"] if force else []))
     coursedir = app.coursedir
     rubric_path, seed, allow = course_settings(app)
-    refusal = bridge.sandbox_refusal(allow)
+    refusal = bridge.sandbox_refusal(allow, "nbgrader-autograde", course / "nbgrader_config.py")
     if refusal:
         raise UsageError(refusal)
     try:
@@ -368,7 +368,9 @@ def autograde_without_kernel(course: Path, jobs: int, student: str = "*", force:
         text = summary_text(course, coursedir.db_url, coursedir.course_id, bridge.RUN_NOTES, students=sorted(folders))
     print(text)
     sys.stdout.flush()
-    return 1 if failed or "without an autograded score" in text else 0
+    grader_failed = any(note.startswith("the kit's grader failed") for notes in bridge.RUN_NOTES.values()
+                        for note in notes.get("notes", []))
+    return 1 if failed or grader_failed or "without an autograded score" in text else 0
 
 
 def run(args: argparse.Namespace) -> int:

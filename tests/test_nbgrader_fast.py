@@ -1,9 +1,10 @@
 """The kit's `nbgrader-autograde` and `nbgrader-audit` on a real nbgrader 0.9 course, and the checks
 that protect a course: the sandbox, and a rubric that no longer matches the gradebook.
 
-The course is laid out by `nbgrader-course`, generated and released with nbgrader's own commands;
-the students' folders are put in `submitted/` as `nbgrader collect` leaves them. Every gradebook score
-must be the kit's own grade of the same files; generate_feedback and export must work on the result.
+The course is laid out by `nbgrader-course` and generated with nbgrader's own command (shared with
+test_nbgrader_course, which makes it once per session); the students' folders are put in `submitted/` as `nbgrader collect` leaves them. Every gradebook score must be the
+kit's own grade of the same files. (generate_feedback and export after this command are run in
+test_nbgrader_course, on a class graded partly by it.)
 """
 
 from __future__ import annotations
@@ -18,30 +19,16 @@ import nbformat
 import pytest
 
 from autograder.grade import grade_submission
-from autograder.nbgrader_bridge import SUBMITTED_LABEL, TEST_CELLS
+from autograder.nbgrader_bridge import SUBMITTED_LABEL
 from autograder.nbgrader_course import ASSIGNMENT_ID
 from autograder.paths import NOTEBOOK_NAME
 from autograder.rubric import load_rubric
-from test_nbgrader_course import (EXPERIMENT_OUTPUT, KILL_KERNEL_CELL, UNSANDBOXED, autograded_notebook,
-                                        autograded_total, buggy_sources, exported_scores, gradebook_scores,
-                                        insert_cell, kit, nbgrader, run_experiment_cells, set_graded_files,
-                                        solution_sources, start)
+from test_nbgrader_course import (EXPERIMENT_OUTPUT, KERNEL_KILLERS, autograded_notebook, autograded_total,
+                                  buggy_sources, generated_course, gradebook_scores, hand_in, insert_cell, kit,
+                                  nbgrader, run_experiment_cells, solution_sources, start)
 
 COURSE_ID = "dropout-test"
 SETUP_OUTPUT = "set-up done (student's own run)\n"
-
-
-def hand_in(course: Path, student: str, sources: dict | None, notebook_edit=None, notebook: bool = True) -> None:
-    """A student's folder in submitted/, as `nbgrader collect` leaves it."""
-    target = course / "submitted" / student / ASSIGNMENT_ID
-    shutil.copytree(course / "release" / ASSIGNMENT_ID, target)
-    if sources:
-        set_graded_files(target, sources)
-    if notebook_edit:
-        notebook_edit(target / NOTEBOOK_NAME)
-    if not notebook:
-        (target / NOTEBOOK_NAME).unlink()
-    (target / "timestamp.txt").write_text("2026-03-01 10:00:00.000000 UTC\n")
 
 
 def setup_output(path: Path) -> None:
@@ -54,40 +41,40 @@ def setup_output(path: Path) -> None:
     run_experiment_cells(path)
 
 
+# dee's notebook would kill a kernel (test_nbgrader_course runs every way of killing it in
+# nbgrader autograde's kernel; this command starts none, so one of them is enough here).
+KILLERS = {"dee": KERNEL_KILLERS["kim"]}
+
+
 @pytest.fixture(scope="module")
 def fast_course(tmp_path_factory):
     root = tmp_path_factory.mktemp("nbgrader-fast")
-    course, home = root / "course", root / "home"
+    course, home = generated_course(tmp_path_factory, root / "course"), root / "home"
     home.mkdir()
-    made = kit("nbgrader-course", str(course), "--course-id", COURSE_ID, *UNSANDBOXED)
-    assert made.returncode == 0, made.stderr
-    nbgrader(["generate_assignment", ASSIGNMENT_ID], course, home)
     hand_in(course, "amy", solution_sources(), setup_output)
     hand_in(course, "ben", None)  # the stubs
     hand_in(course, "cid", buggy_sources())
-    hand_in(course, "dee", solution_sources(), lambda path: insert_cell(path, KILL_KERNEL_CELL))
+    for student, cell in KILLERS.items():
+        hand_in(course, student, solution_sources(), lambda path, cell=cell: insert_cell(path, cell))
     hand_in(course, "eve", solution_sources(), notebook=False)
     fast = kit("nbgrader-autograde", str(course), "--jobs", "2")
     assert fast.returncode == 0, fast.stdout + fast.stderr
-    nbgrader(["generate_feedback", ASSIGNMENT_ID], course, home)
-    nbgrader(["export"], course, home)
-    students = ["amy", "ben", "cid", "dee", "eve"]
+    students = sorted(["amy", "ben", "cid", "eve", *KILLERS])
     rubric = load_rubric(course / "rubric.toml")
     grades = {s: grade_submission(course / "submitted" / s / ASSIGNMENT_ID, rubric) for s in students}
     return dict(course=course, home=home, fast=fast, students=students, kit=grades, rubric=rubric)
 
 
 @pytest.mark.slow
-def test_every_student_gets_the_kit_grade_in_gradebook_and_export(fast_course):
+def test_every_student_gets_the_kit_grade_in_the_gradebook(fast_course):
     course, grades = fast_course["course"], fast_course["kit"]
-    exported = exported_scores(course)
-    assert set(exported) == set(fast_course["students"])
     for student in fast_course["students"]:
         assert autograded_total(gradebook_scores(course, student)) == pytest.approx(grades[student].score), student
-        assert exported[student] == pytest.approx(grades[student].score), student
-    assert grades["amy"].score == grades["dee"].score == grades["eve"].score == fast_course["rubric"].max_score
-    assert grades["ben"].score == 0 and 0 < grades["cid"].score < fast_course["rubric"].max_score
-    assert "Graded in this run: 5 student(s)" in fast_course["fast"].stdout
+    full = fast_course["rubric"].max_score
+    assert grades["amy"].score == grades["eve"].score == full
+    assert all(grades[student].score == full for student in KILLERS)
+    assert grades["ben"].score == 0 and 0 < grades["cid"].score < full
+    assert f"Graded in this run: {len(fast_course['students'])} student(s)" in fast_course["fast"].stdout
     assert "eve: no Dropout.ipynb was submitted" in fast_course["fast"].stdout
 
 
@@ -99,10 +86,16 @@ def test_no_notebook_is_run_and_the_submitted_outputs_are_kept(fast_course):
     for cell in notebook.cells:
         if "autograde-skip" in cell.metadata.get("tags", []):
             assert [o.text for o in cell.outputs] == [SUBMITTED_LABEL.format(tag="autograde-skip"), EXPERIMENT_OUTPUT]
-    # dee's notebook would kill a kernel: nothing ran it, and her files got their grade.
-    assert "kernel_stopped" not in autograded_notebook(fast_course["course"], "dee").metadata.get("dropout_lab", {})
-    page = fast_course["course"] / "feedback" / "amy" / ASSIGNMENT_ID / "Dropout.html"
-    assert "Submitted output, not re-run at autograde" in page.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", sorted(KILLERS))
+def test_a_notebook_that_would_kill_its_kernel_is_not_run_and_its_files_get_their_grade(fast_course, student):
+    notebook = autograded_notebook(fast_course["course"], student)
+    assert any(cell.source == KILLERS[student] for cell in notebook.cells)  # the killer is there ...
+    assert "kernel_stopped" not in notebook.metadata.get("dropout_lab", {})  # ... and nothing ran it
+    assert fast_course["kit"][student].score == fast_course["rubric"].max_score
+    assert autograded_total(gradebook_scores(fast_course["course"], student)) == fast_course["kit"][student].score
 
 
 @pytest.mark.slow
@@ -121,8 +114,14 @@ def test_without_the_sandbox_grading_is_refused_unless_the_course_opts_out(fast_
     finally:
         del os.environ["DROPOUT_LAB_BWRAP"]
     assert process.returncode != 0
-    assert "bubblewrap sandbox cannot be used here" in output and "allow_unsandboxed = True" in output
-    assert refused.returncode == 2 and "allow_unsandboxed = True" in refused.stderr
+    # The kit's one sandbox policy (autograder.sandbox.require_sandbox), in each command's words.
+    config_line = f"`c.SandboxedGrades.allow_unsandboxed = True` in {config}"
+    for text, command in ((output, "nbgrader autograde"), (refused.stderr, "nbgrader-autograde")):
+        assert f"{command} refuses to grade other people's code without its sandbox" in text, text[-3000:]
+        assert "turned off by DROPOUT_LAB_BWRAP=0" in text and "no network" in text
+        assert config_line in text and "DROPOUT_LAB_ALLOW_UNSANDBOXED=1" in text
+        assert "Nothing was graded or removed." in text
+    assert refused.returncode == 2
     assert sorted(p.name for p in (course / "autograded").iterdir()) == before
     for student in before:
         assert (course / "autograded" / student / ASSIGNMENT_ID / NOTEBOOK_NAME).is_file()
@@ -166,6 +165,7 @@ def test_a_rubric_change_is_refused_before_anything_is_removed_and_the_suggested
         assert autograded_total(gradebook_scores(course, student)) == pytest.approx(expected), student
     audit = kit("nbgrader-audit", str(course))
     assert audit.returncode == 0, audit.stdout
+    assert "The gradebook holds the kit's grade for every student." in audit.stdout
 
 
 def test_the_cell_report_groups_reasons_wraps_and_counts_hidden_checks():
