@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from autograder.notebook_run import execute_notebook
-from autograder.paths import ASSIGNMENT_DIR, NOTEBOOK_NAME, SOLUTION_DIR
+from autograder.paths import ASSIGNMENT_DIR, NOTEBOOK_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -26,11 +24,12 @@ def stream_text(notebook) -> str:
 
 
 @pytest.fixture(scope="module")
-def executed_solution(tmp_path_factory):
+def executed_solution(executed_notebooks):
     """The solution notebook executed in a copy of its tree outside the repo, as a student's folder."""
-    tree = tmp_path_factory.mktemp("notebook") / "my-work"
-    shutil.copytree(SOLUTION_DIR, tree, ignore=shutil.ignore_patterns("__pycache__"))
-    return execute_notebook(tree / NOTEBOOK_NAME, tree.parent / "executed.ipynb")
+    run = executed_notebooks["solution"]
+    if run.error is not None:
+        raise run.error
+    return run.notebook, run.seconds
 
 
 def test_solution_notebook_runs_top_to_bottom_within_budget(executed_solution):
@@ -67,14 +66,14 @@ def test_experiment_shows_dropout_regularizes(executed_solution):
     assert gap_dropout < gap_plain
 
 
-def test_assignment_notebook_stops_at_the_first_todo_with_a_clear_message(tmp_path):
-    out = tmp_path / NOTEBOOK_NAME
-    with pytest.raises(CellExecutionError) as raised:
-        execute_notebook(ASSIGNMENT_DIR / NOTEBOOK_NAME, out)
-    assert raised.value.ename == "TodoNotFilledError"
-    assert "fill in the first TODO block of dropout_forward" in raised.value.evalue
+def test_assignment_notebook_stops_at_the_first_todo_with_a_clear_message(executed_notebooks):
+    run = executed_notebooks["assignment"]
+    assert run.source == ASSIGNMENT_DIR / NOTEBOOK_NAME
+    assert isinstance(run.error, CellExecutionError), run.error
+    assert run.error.ename == "TodoNotFilledError"
+    assert "fill in the first TODO block of dropout_forward" in run.error.evalue
     # Everything before the forward-pass check ran: imports and data loading worked.
-    notebook = nbformat.read(out, as_version=4)
+    notebook = nbformat.read(run.path, as_version=4)
     text = stream_text(notebook)
     assert "X_train  (200, 64)" in text
 

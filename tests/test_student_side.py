@@ -17,7 +17,6 @@ import pytest
 
 from autograder.bank import load_bank, write_submission
 from autograder.cli import main
-from autograder.notebook_run import execute_notebook
 from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES, NOTEBOOK_NAME, SOLUTION_DIR
 from autograder.regions import REGION_NAMES
 from autograder.rubric import load_rubric
@@ -103,12 +102,13 @@ def student_tree(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished_tree(tmp_path_factory) -> Path:
-    """A finished student tree: solution code and the notebook executed in a real kernel."""
-    folder = tmp_path_factory.mktemp("finished") / "dropout"
-    shutil.copytree(SOLUTION_DIR, folder, ignore=shutil.ignore_patterns("__pycache__", "*.executed.ipynb"))
-    execute_notebook(folder / NOTEBOOK_NAME, folder / NOTEBOOK_NAME)
-    return folder
+def finished_tree(executed_notebooks) -> Path:
+    """A finished student tree: solution code and the notebook executed in a real kernel (the run
+    that tests/test_notebook.py checks; the tests here copy the tree before changing it)."""
+    run = executed_notebooks["solution"]
+    if run.error is not None:
+        raise run.error
+    return run.folder
 
 
 def test_collect_refuses_the_stub_naming_every_empty_region(tmp_path, capsys):
