@@ -1,6 +1,7 @@
 """The student's release, alone, in a fresh virtual environment holding only what its requirements
-file names: the notebook runs top to bottom in a real Jupyter kernel with every right answer of the
-bank, the student checker agrees with the grader, and collect builds the submission.
+file names: the notebook's test cells pass in a real Jupyter kernel with every right answer of the
+bank, the notebook runs top to bottom with the reference, the student checker agrees with the
+grader, and collect builds the submission.
 
 The environment is made with ``python -m venv`` and ``pip install -r requirements.txt`` (pip's own
 wheel cache makes a second run quick). Nothing of the kit is importable there.
@@ -28,12 +29,12 @@ from test_student_release import assert_same_as_grader, run_checker, student_env
 
 pytestmark = pytest.mark.slow
 
-LONG_CELL_TAG = "autograde-skip"  # the experiment and its plot: run once, for the reference
 PASSED_LINES = ("dropout_forward passed the notebook's tests.", "dropout_backward passed the notebook's tests.",
                 "FullyConnectedNet passed the notebook's tests.")
 
-# Runs in the fresh environment: executes notebooks, two kernels at a time, and reports each one's
-# first error (or none) as JSON.
+# Runs in the fresh environment: executes notebooks, each in a kernel of its own, two kernels at a
+# time, and reports each one's first error (or none) as JSON. A job's "cells" is "all", or "tests":
+# the set-up (the code cells before the first section) and the locked test cells, nothing else.
 RUNNER = textwrap.dedent('''
     import asyncio, json, sys
     import nbformat
@@ -43,10 +44,15 @@ RUNNER = textwrap.dedent('''
     jobs = json.loads(sys.argv[1])
     limit = asyncio.Semaphore(2)
 
+    def test_cells(cells):
+        first_section = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## "))
+        return [c for i, c in enumerate(cells) if c.cell_type == "code" and (
+            i < first_section or (c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")))]
+
     async def run(job):
         notebook = nbformat.read(job["notebook"], as_version=4)
-        if job["skip_long"]:
-            notebook.cells = [c for c in notebook.cells if "%s" not in c.metadata.get("tags", [])]
+        if job["cells"] == "tests":
+            notebook.cells = test_cells(notebook.cells)
         client = NotebookClient(notebook, kernel_name="python3", timeout=900,
                                 resources={"metadata": {"path": job["folder"]}})
         async with limit:
@@ -55,6 +61,8 @@ RUNNER = textwrap.dedent('''
                 error = None
             except CellExecutionError as failure:
                 error = f"{failure.ename}: {failure.evalue}"
+            except Exception as failure:  # a kernel that died or never started: this job's error
+                error = f"{type(failure).__name__}: {failure}"
         nbformat.write(notebook, job["out"])
         return error
 
@@ -62,7 +70,7 @@ RUNNER = textwrap.dedent('''
         return await asyncio.gather(*(run(job) for job in jobs))
 
     print(json.dumps(asyncio.run(main())))
-''' % LONG_CELL_TAG)
+''')
 
 
 def right_entries():
@@ -138,40 +146,55 @@ def answer_the_questions(folder: Path) -> None:
     nbformat.write(notebook, path)
 
 
-def test_notebook_test_cells_accept_every_right_answer(student_python, release_dir, tmp_path):
+@pytest.fixture(scope="module")
+def notebook_runs(student_python, release_dir, tmp_path_factory) -> dict:
+    """Every notebook this module runs, in one go so that the kernels keep both cores busy: the
+    whole notebook with the reference (answers written in, run in place as a student runs it
+    before collect), and the set-up and test cells with each right entry of the bank."""
+    where = tmp_path_factory.mktemp("notebooks")
+    filled = student_tree(release_dir, where / "filled", SOLUTION_DIR)
+    answer_the_questions(filled)
+    runs = {"filled": {"folder": filled, "error": None}}
+    jobs = [{"notebook": str(filled / NOTEBOOK_NAME), "out": str(filled / NOTEBOOK_NAME), "folder": str(filled),
+             "cells": "all"}]  # the longest first
+    for entry in right_entries():
+        graded = write_submission(entry, where / "graded" / entry.name)
+        folder = student_tree(release_dir, where / entry.name, graded)
+        runs[entry.name] = {"folder": folder, "error": None}
+        jobs.append({"notebook": str(folder / NOTEBOOK_NAME), "out": str(folder / "executed.ipynb"),
+                     "folder": str(folder), "cells": "tests"})
+    for run, error in zip(runs.values(), run_notebooks(student_python, jobs, where)):
+        run["error"] = error
+    return runs
+
+
+def test_notebook_test_cells_accept_every_right_answer(notebook_runs):
     """Every test cell of the student's notebook passes with every right entry of the bank, in a
-    real kernel of the fresh environment (the two long experiment cells are left out here; the
-    next test runs them)."""
+    real kernel of the fresh environment (each entry in a kernel of its own, running the set-up
+    and the test cells; the next test runs the whole notebook with the reference)."""
     entries = right_entries()
     assert len(entries) >= 10
-    jobs, folders = [], {}
-    for entry in entries:
-        graded = write_submission(entry, tmp_path / "graded" / entry.name)
-        folder = student_tree(release_dir, tmp_path / entry.name, graded)
-        folders[entry.name] = folder
-        jobs.append({"notebook": str(folder / NOTEBOOK_NAME), "out": str(folder / "executed.ipynb"),
-                     "folder": str(folder), "skip_long": True})
-    errors = run_notebooks(student_python, jobs, tmp_path)
-    failed = {entry.name: error for entry, error in zip(entries, errors) if error}
+    failed = {entry.name: notebook_runs[entry.name]["error"] for entry in entries if notebook_runs[entry.name]["error"]}
     assert failed == {}
-    for name, folder in folders.items():
-        text = printed(folder / "executed.ipynb")
-        assert all(line in text for line in PASSED_LINES), name
+    for entry in entries:
+        executed = nbformat.read(notebook_runs[entry.name]["folder"] / "executed.ipynb", as_version=4)
+        ran = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in executed.cells]
+        assert {"test_dropout_forward", "test_dropout_backward", "test_fc_net_dropout"} <= set(ran), entry.name
+        text = printed(notebook_runs[entry.name]["folder"] / "executed.ipynb")
+        assert all(line in text for line in PASSED_LINES), entry.name
 
 
-def test_finished_work_runs_checks_and_collects_in_the_fresh_environment(student_python, release_dir, tmp_path):
+def test_finished_work_runs_checks_and_collects_in_the_fresh_environment(notebook_runs, student_python, release_dir,
+                                                                         tmp_path):
     """The notebook top to bottom with the reference, the checker on a filled and an unfilled
     tree (the grader's public verdicts and points), and collect's zip."""
-    filled = student_tree(release_dir, tmp_path / "filled", SOLUTION_DIR)
+    filled = notebook_runs["filled"]["folder"]
     unfilled = student_tree(release_dir, tmp_path / "unfilled", None)
     checked = assert_same_as_grader(student_python, filled)
     assert checked["score"] == checked["max_score"]
     assert assert_same_as_grader(student_python, unfilled)["score"] == 0
 
-    answer_the_questions(filled)
-    [error] = run_notebooks(student_python, [{"notebook": str(filled / NOTEBOOK_NAME), "out": str(filled / NOTEBOOK_NAME),
-                                              "folder": str(filled), "skip_long": False}], tmp_path)
-    assert error is None
+    assert notebook_runs["filled"]["error"] is None
     text = printed(filled / NOTEBOOK_NAME)
     assert all(line in text for line in PASSED_LINES)
     assert "keep ratio 0.5: final train accuracy" in text

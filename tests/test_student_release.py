@@ -63,8 +63,11 @@ def student_tree(release_dir: Path, folder: Path, graded_from: Path | None) -> P
 
 
 def student_environment() -> dict[str, str]:
-    """The environment a student's terminal has: nothing that points Python at the kit."""
-    return {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "PYTHONHOME")}
+    """The environment a student's terminal has: nothing that points Python at the kit, and Python
+    keeps the bytecode it compiles (a fresh environment installed with --no-compile would otherwise
+    compile numpy, matplotlib and the kernel's modules again in every process)."""
+    return {name: value for name, value in os.environ.items()
+            if name not in ("PYTHONPATH", "PYTHONHOME", "PYTHONDONTWRITEBYTECODE")}
 
 
 def start_checker(python: str, folder: Path, *args: str, cwd: Path | None = None) -> subprocess.Popen:
