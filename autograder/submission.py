@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from autograder.conventions import (CS231N, SETTINGS_FILE, Convention, ConventionError, convention, settings_with_style,
                                     style_of)
-from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES
+from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES, RELEASED_LIBRARIES_DIR
 
 MAX_GRADED_FILE_BYTES = 1024 * 1024
 
@@ -126,15 +126,25 @@ def read_graded_files(path: Path, convention: Convention = CS231N) -> dict[str, 
 
 
 @functools.lru_cache(maxsize=None)
+def _library_files(root: Path) -> dict[str, bytes]:
+    """The files under a tree's nnlab/, by their path in the tree."""
+    library = root / "nnlab"
+    return {f"nnlab/{path.relative_to(library).as_posix()}": path.read_bytes()
+            for path in sorted(library.rglob("*")) if path.is_file() and "__pycache__" not in path.parts}
+
+
 def pristine_library(flavour: str) -> dict[str, bytes]:
     """The flavour's student library as release writes it (relative POSIX path -> bytes): the tree
-    every submission of that flavour is graded in, graded files replaced by the student's."""
+    every submission of that flavour is graded in, graded files replaced by the student's. The
+    CS231n flavour's is assignment/'s; another flavour's is written from solution/, or read from
+    the released copy a grading image ships instead (autograder.paths.RELEASED_LIBRARIES_DIR)."""
     if flavour == "cs231n":
-        root = ASSIGNMENT_DIR / "nnlab"
         if not (ASSIGNMENT_DIR / GRADED_FILES[0]).is_file():
             raise FileNotFoundError(f"{ASSIGNMENT_DIR} has no {GRADED_FILES[0]}: run `python -m autograder release`")
-        return {f"nnlab/{path.relative_to(root).as_posix()}": path.read_bytes()
-                for path in sorted(root.rglob("*")) if path.is_file() and "__pycache__" not in path.parts}
+        return _library_files(ASSIGNMENT_DIR)
+    shipped = RELEASED_LIBRARIES_DIR / flavour
+    if (shipped / "nnlab").is_dir():
+        return _library_files(shipped)
     from autograder.flavours import FLAVOURS, released_tree
 
     if flavour not in FLAVOURS:

@@ -14,22 +14,22 @@ TRAIN_LINE = "mask = (np.random.rand(*x.shape) < p) / p"
 REPLACE = "dropout-lab/VariableReplacer"
 ALL_REGIONS = {name for names in analysis.CS231N.region_names.values() for name in names}
 
-# (file, line, operator, place): one mutant each, named as equivalent.toml names them.
+# (file, region, line, operator, place): one mutant each, named as equivalent.toml names them.
 KILLED_SAMPLE = [
     # forward, train branch: p taken as the drop probability; scaled by p instead of 1 / p; no scaling.
-    (LAYERS, TRAIN_LINE, "core/ReplaceComparisonOperator_Lt_Gt", 0),
-    (LAYERS, TRAIN_LINE, "core/ReplaceBinaryOperator_Div_Mul", 0),
-    (LAYERS, TRAIN_LINE, "core/ReplaceBinaryOperator_Div_Pow", 0),
+    (LAYERS, "dropout_forward.train", TRAIN_LINE, "core/ReplaceComparisonOperator_Lt_Gt", 0),
+    (LAYERS, "dropout_forward.train", TRAIN_LINE, "core/ReplaceBinaryOperator_Div_Mul", 0),
+    (LAYERS, "dropout_forward.train", TRAIN_LINE, "core/ReplaceBinaryOperator_Div_Pow", 0),
     # forward, test branch: a constant instead of x.
-    (LAYERS, "out = x", f"{REPLACE}(cause_variable=x, effect_variable=out)", 0),
+    (LAYERS, "dropout_forward.test", "out = x", f"{REPLACE}(cause_variable=x, effect_variable=out)", 0),
     # backward: the mask added instead of multiplied; a constant instead of the mask.
-    (LAYERS, "dx = dout * mask", "core/ReplaceBinaryOperator_Mul_Add", 0),
-    (LAYERS, "dx = dout * mask", f"{REPLACE}(cause_variable=mask, effect_variable=dx)", 0),
+    (LAYERS, "dropout_backward.train", "dx = dout * mask", "core/ReplaceBinaryOperator_Mul_Add", 0),
+    (LAYERS, "dropout_backward.train", "dx = dout * mask", f"{REPLACE}(cause_variable=mask, effect_variable=dx)", 0),
     # the network's forward pass: dropout of a constant instead of the ReLU's output.
-    (FC_NET, "hidden, dropout_cache = dropout_forward(relu_out, self.dropout_param)",
+    (FC_NET, "fc_net.loss.dropout_forward", "hidden, dropout_cache = dropout_forward(relu_out, self.dropout_param)",
      f"{REPLACE}(cause_variable=relu_out, effect_variable=hidden)", 0),
     # the network's backward pass: a constant instead of the layer's dropout cache.
-    (FC_NET, "drelu_out = dropout_backward(dhidden, dropout_cache)",
+    (FC_NET, "fc_net.loss.dropout_backward", "drelu_out = dropout_backward(dhidden, dropout_cache)",
      f"{REPLACE}(cause_variable=dropout_cache, effect_variable=drelu_out)", 0),
 ]
 

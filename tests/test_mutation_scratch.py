@@ -16,11 +16,11 @@ TEST_LINE = 'out = x * (1.0 - self.dropout_ratio) if self.style == "vanilla" els
 BACKWARD_SCALING = "dx = dx / (1.0 - self.dropout_ratio)"  # inverted only
 
 KILLED_SAMPLE = [
-    (LAYERS, TRAIN_SCALING, "core/ReplaceBinaryOperator_Div_Mul", 0),
-    (LAYERS, TEST_LINE, "core/ReplaceBinaryOperator_Sub_Add", 0),  # the vanilla style's test factor
-    (LAYERS, "dx = dout * self.mask", "core/ReplaceBinaryOperator_Mul_Add", 0),
-    (LAYERS, BACKWARD_SCALING, "core/ReplaceBinaryOperator_Div_Mul", 0),
-    (NETWORK, "out = self.dropout_layers[i].forward(x, train_flg)",
+    (LAYERS, "Dropout.forward.train", TRAIN_SCALING, "core/ReplaceBinaryOperator_Div_Mul", 0),
+    (LAYERS, "Dropout.forward.test", TEST_LINE, "core/ReplaceBinaryOperator_Sub_Add", 0),  # the vanilla style's test factor
+    (LAYERS, "Dropout.backward", "dx = dout * self.mask", "core/ReplaceBinaryOperator_Mul_Add", 0),
+    (LAYERS, "Dropout.backward", BACKWARD_SCALING, "core/ReplaceBinaryOperator_Div_Mul", 0),
+    (NETWORK, "multi_layer_net.predict.dropout", "out = self.dropout_layers[i].forward(x, train_flg)",
      "dropout-lab/VariableReplacer(cause_variable=x, effect_variable=out)", 0),
 ]
 
@@ -57,7 +57,7 @@ def test_a_fixed_sample_of_mutants_is_killed_in_the_style_that_runs_them(session
     assert not survived, "mutants the grader no longer kills:\n" + "\n".join(survived)
     assert not report.equivalent_killed, [o.summary for o in report.equivalent_killed]
     # Mutants of inverted-only code lose points in the inverted grade (and pass the vanilla one).
-    for key in ((LAYERS, TRAIN_SCALING, "core/ReplaceBinaryOperator_Div_Mul", 0),
-                (LAYERS, BACKWARD_SCALING, "core/ReplaceBinaryOperator_Div_Mul", 0)):
+    for key in ((LAYERS, "Dropout.forward.train", TRAIN_SCALING, "core/ReplaceBinaryOperator_Div_Mul", 0),
+                (LAYERS, "Dropout.backward", BACKWARD_SCALING, "core/ReplaceBinaryOperator_Div_Mul", 0)):
         assert verdicts[key].summary.endswith("(inverted)"), verdicts[key].summary
-    assert verdicts[(LAYERS, TEST_LINE, "core/ReplaceBinaryOperator_Sub_Add", 0)].summary.endswith("(vanilla)")
+    assert verdicts[(LAYERS, "Dropout.forward.test", TEST_LINE, "core/ReplaceBinaryOperator_Sub_Add", 0)].summary.endswith("(vanilla)")

@@ -18,7 +18,7 @@ the copy in turn, runs the oracle (``autograder/mutation/oracle.py``) and restor
 session database stays in the temporary folder (``--keep DIR`` keeps it).
 
 A mutant is named by what it changes, not by Cosmic Ray's job id (new on every run): the graded
-file, the region, the text of the line it changes, the operator (with its arguments) and, when the
+file, the region (two regions may hold the same line), the text of the line it changes, the operator (with its arguments) and, when the
 operator changes that line in more than one place, which place. ``equivalent.toml`` uses these
 names, so it stays valid across runs as long as the reference's lines do not change.
 """
@@ -72,8 +72,8 @@ class Mutant:
     mutated: str = field(compare=False)  # the changed line, stripped (random constants vary by run)
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.file, self.line, self.operator, self.place)
+    def key(self) -> tuple[str, str, str, str, int]:
+        return (self.file, self.region, self.line, self.operator, self.place)
 
     def describe(self) -> str:
         place = f" (place {self.place})" if self.place else ""
@@ -102,8 +102,8 @@ class Equivalent:
     reason: str
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.file, self.line, self.operator, self.place)
+    def key(self) -> tuple[str, str, str, str, int]:
+        return (self.file, self.region, self.line, self.operator, self.place)
 
 
 @dataclass
