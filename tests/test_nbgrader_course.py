@@ -125,10 +125,10 @@ def nbgrader(args, cwd: Path, home: Path) -> str:
 
 
 def in_parallel(runs) -> list[str]:
-    """Run independent nbgrader commands (different students) at once."""
+    """Run independent nbgrader commands at once (none of them writes the gradebook)."""
     began = time.perf_counter()
     outputs = [finish(process) for process in [start(*run) for run in runs]]
-    STEP_SECONDS[runs[0][0][0]] = round(time.perf_counter() - began, 1)
+    STEP_SECONDS[" + ".join(dict.fromkeys(run[0][0] for run in runs))] = round(time.perf_counter() - began, 1)
     return outputs
 
 
@@ -173,10 +173,21 @@ def run_experiment_cells(notebook_path: Path) -> None:
     nbformat.write(notebook, notebook_path)
 
 
-def kit(*args: str, cwd: Path = REPO_ROOT, timeout: int = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
+def start_kit(*args: str, cwd: Path = REPO_ROOT) -> subprocess.Popen:
+    """A kit command, started by the kit's Python called by its path."""
+    return subprocess.Popen([sys.executable, "-m", "autograder", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            env=environment(Path(os.environ.get("HOME", "/tmp"))))
+
+
+def finish_kit(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def kit(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
     """A kit command, run by the kit's Python called by its path."""
-    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout, env=environment(Path(os.environ.get("HOME", "/tmp"))))
+    return finish_kit(start_kit(*args, cwd=cwd))
 
 
 def answer_inline_questions(notebook_path: Path) -> None:
@@ -267,23 +278,6 @@ def course_run(tmp_path_factory):
     course = generated_course(tmp_path_factory, root / "course")
     instructor = root / "instructor-home"
     instructor.mkdir()
-    nbgrader(["release_assignment", ASSIGNMENT_ID], course, instructor)
-
-    # A student through the exchange, with her own HOME and the course's student config.
-    through_exchange = ["alice"]
-    homes = {}
-    for student in through_exchange:
-        homes[student] = root / f"home-{student}"
-        (homes[student] / ".jupyter").mkdir(parents=True)
-        shutil.copy(course / "for_students" / "nbgrader_config.py", homes[student] / ".jupyter")
-    in_parallel([(["fetch_assignment", ASSIGNMENT_ID, f"--student={s}"], homes[s], homes[s])
-                 for s in through_exchange])
-    work = {student: homes[student] / ASSIGNMENT_ID for student in through_exchange}
-    set_graded_files(work["alice"], solution_sources())  # correct, and answers the inline questions
-    answer_inline_questions(work["alice"] / NOTEBOOK_NAME)
-    run_experiment_cells(work["alice"] / NOTEBOOK_NAME)
-    in_parallel([(["submit", ASSIGNMENT_ID, f"--student={s}"], homes[s], homes[s]) for s in through_exchange])
-    nbgrader(["collect", ASSIGNMENT_ID], course, instructor)
 
     # Students through an LMS: one zip each in downloaded/dropout/archive/, named STUDENTID_anything.zip.
     archive = course / "downloaded" / ASSIGNMENT_ID / "archive"
@@ -295,7 +289,21 @@ def course_run(tmp_path_factory):
         if student == "erin":  # she ran her notebook: the fast path keeps all its outputs
             run_experiment_cells(tree / NOTEBOOK_NAME)
         lms_zip(archive / f"{student}_attempt_2024-03-01_{ASSIGNMENT_ID}.zip", tree, top)
-    nbgrader(["zip_collect", ASSIGNMENT_ID], course, instructor)
+    # The release to the exchange and the LMS zips' collection touch neither each other nor the gradebook.
+    in_parallel([(["release_assignment", ASSIGNMENT_ID], course, instructor),
+                 (["zip_collect", ASSIGNMENT_ID], course, instructor)])
+
+    # A student through the exchange, with her own HOME and the course's student config.
+    home = root / "home-alice"
+    (home / ".jupyter").mkdir(parents=True)
+    shutil.copy(course / "for_students" / "nbgrader_config.py", home / ".jupyter")
+    nbgrader(["fetch_assignment", ASSIGNMENT_ID, "--student=alice"], home, home)
+    work = home / ASSIGNMENT_ID
+    set_graded_files(work, solution_sources())  # correct, and answers the inline questions
+    answer_inline_questions(work / NOTEBOOK_NAME)
+    run_experiment_cells(work / NOTEBOOK_NAME)
+    nbgrader(["submit", ASSIGNMENT_ID, "--student=alice"], home, home)
+    nbgrader(["collect", ASSIGNMENT_ID], course, instructor)
 
     # The rest of the class, as collect leaves them.
     hand_in(course, "bob", None)  # the stubs, untouched
@@ -307,23 +315,25 @@ def course_run(tmp_path_factory):
     hand_in(course, "zed", solution_sources(), notebook=False)  # right files, and no notebook
 
     # nbgrader autograde runs the notebooks that matter here (it cannot grade zed's folder, which
-    # has no notebook; it is left in to be seen in its summary) ...
-    autograde_log = nbgrader(["autograde", ASSIGNMENT_ID, "--CourseDirectory.student_id_exclude=dave,erin"],
-                             course, instructor)
+    # has no notebook; it is left in to be seen in its summary). Meanwhile this test grades every
+    # submitted folder with the kit's own grader, for the assertions.
+    began = time.perf_counter()
+    autograding = start(["autograde", ASSIGNMENT_ID, "--CourseDirectory.student_id_exclude=dave,erin"], course,
+                        instructor)
+    rubric = load_rubric(course / "rubric.toml")
+    students = sorted([*KERNEL_PATH, *FAST_PATH])
+    kit_grades = {s: grade_submission(course / "submitted" / s / ASSIGNMENT_ID, rubric) for s in students}
+    STEP_SECONDS["kit grades in the test"] = round(time.perf_counter() - began, 1)
+    autograde_log = finish(autograding)
+    STEP_SECONDS["autograde"] = round(time.perf_counter() - began, 1)
     # ... and the kit's command grades the rest of the class (the others are autograded already).
     began = time.perf_counter()
     fast = kit("nbgrader-autograde", str(course), "--jobs", "2")
     STEP_SECONDS["nbgrader-autograde"] = round(time.perf_counter() - began, 1)
     assert fast.returncode == 0, fast.stdout + fast.stderr
-    feedback_log = nbgrader(["generate_feedback", ASSIGNMENT_ID], course, instructor)
-    nbgrader(["export"], course, instructor)
+    feedback_log, _ = in_parallel([(["generate_feedback", ASSIGNMENT_ID], course, instructor),
+                                   (["export"], course, instructor)])
     seconds = time.perf_counter() - started
-
-    rubric = load_rubric(course / "rubric.toml")
-    students = sorted([*KERNEL_PATH, *FAST_PATH])
-    began = time.perf_counter()
-    kit_grades = {s: grade_submission(course / "submitted" / s / ASSIGNMENT_ID, rubric) for s in students}
-    STEP_SECONDS["kit grades in the test"] = round(time.perf_counter() - began, 1)
     return dict(course=course, rubric=rubric, students=students, kit=kit_grades, seconds=seconds,
                 autograde_log=autograde_log, fast=fast, feedback_log=feedback_log)
 

@@ -24,8 +24,8 @@ from autograder.nbgrader_course import ASSIGNMENT_ID
 from autograder.paths import NOTEBOOK_NAME
 from autograder.rubric import load_rubric
 from test_nbgrader_course import (EXPERIMENT_OUTPUT, KERNEL_KILLERS, autograded_notebook, autograded_total,
-                                  buggy_sources, generated_course, gradebook_scores, hand_in, insert_cell, kit,
-                                  nbgrader, run_experiment_cells, solution_sources, start)
+                                  buggy_sources, finish_kit, generated_course, gradebook_scores, hand_in, insert_cell,
+                                  kit, nbgrader, run_experiment_cells, solution_sources, start, start_kit)
 
 COURSE_ID = "dropout-test"
 SETUP_OUTPUT = "set-up done (student's own run)\n"
@@ -107,12 +107,13 @@ def test_without_the_sandbox_grading_is_refused_unless_the_course_opts_out(fast_
                                                  "c.SandboxedGrades.allow_unsandboxed = False"))
     before = sorted(p.name for p in (course / "autograded").iterdir())
     os.environ["DROPOUT_LAB_BWRAP"] = "0"  # as on a machine without bubblewrap
-    try:
+    try:  # both commands at once: each refuses before it writes anything
         process = start(["autograde", ASSIGNMENT_ID, "--force"], course, fast_course["home"])
-        output, _ = process.communicate(timeout=600)
-        refused = kit("nbgrader-autograde", str(course), "--force")
+        refusing = start_kit("nbgrader-autograde", str(course), "--force")
     finally:
         del os.environ["DROPOUT_LAB_BWRAP"]
+    output, _ = process.communicate(timeout=600)
+    refused = finish_kit(refusing)
     assert process.returncode != 0
     # The kit's one sandbox policy (autograder.sandbox.require_sandbox), in each command's words.
     config_line = f"`c.SandboxedGrades.allow_unsandboxed = True` in {config}"
@@ -139,7 +140,9 @@ def test_a_rubric_change_is_refused_before_anything_is_removed_and_the_suggested
     assert changed != text
     rubric_path.write_text(changed)
     process = start(["autograde", ASSIGNMENT_ID, "--force"], course, fast_course["home"])
+    refusing = start_kit("nbgrader-autograde", str(course), "--force")  # at once: each refuses before writing
     output, _ = process.communicate(timeout=600)
+    refused = finish_kit(refusing)
     assert process.returncode != 0
     for expected in (f"the rubric {rubric_path} and nbgrader's gradebook", "nothing was graded or removed",
                      f"nbgrader-course {course} --force --rubric {rubric_path}",
@@ -147,7 +150,6 @@ def test_a_rubric_change_is_refused_before_anything_is_removed_and_the_suggested
         assert expected in output, (expected, output[-3000:])
     for student in fast_course["students"]:  # nbgrader's --force removed nothing
         assert (course / "autograded" / student / ASSIGNMENT_ID / NOTEBOOK_NAME).is_file(), student
-    refused = kit("nbgrader-autograde", str(course), "--force")
     assert refused.returncode == 2 and "disagree" in refused.stderr
 
     # The suggested fix, command by command as the message gives them.
