@@ -9,7 +9,9 @@ Inside the zip, ``dropout_lab/`` holds what grading needs and nothing more: the 
 package (without the self-validation bank, whose right entries are model answers, and without the
 mutation analysis, which quotes the reference's lines), the pristine ``assignment/`` tree the
 grader builds each private tree from, the rubric, and the lock files that setup.sh installs from.
-There is no ``solution/``.
+There is no ``solution/``: for a rubric of another flavour (``flavour = "scratch"``), that flavour's
+released library, answers taken out, goes in ``released/FLAVOUR/nnlab/`` instead
+(autograder.paths.RELEASED_LIBRARIES_DIR), its settings file fixing the dropout style.
 
 run_autograder grades with the kit's sandboxed grader, the same code as ``python -m autograder
 grade``, then writes results.json itself, after the student's code has stopped, with an atomic
@@ -39,8 +41,8 @@ import traceback
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES, REPO_ROOT
-from autograder.submission import holds_graded_files
+from autograder.paths import ASSIGNMENT_DIR, GRADED_FILES, RELEASED_LIBRARIES_DIR, REPO_ROOT
+from autograder.submission import holds_graded_files, pristine_library, release_convention
 
 # The folder inside the zip (and so under /autograder/source) that holds the kit.
 KIT_DIR = "dropout_lab"
@@ -156,6 +158,10 @@ def zip_contents(rubric_path: Path, hidden_as: str = "hidden") -> dict[str, byte
     for folder in ("autograder", "assignment", "requirements"):
         for path in _kit_files(REPO_ROOT / folder):
             contents[f"{KIT_DIR}/{path.relative_to(REPO_ROOT).as_posix()}"] = path.read_bytes()
+    if rubric.flavour != "cs231n":
+        released = RELEASED_LIBRARIES_DIR.relative_to(REPO_ROOT).as_posix()
+        for name, content in pristine_library(rubric.flavour).items():
+            contents[f"{KIT_DIR}/{released}/{rubric.flavour}/{name}"] = content
     contents[f"{KIT_DIR}/{RUBRIC_NAME}"] = Path(rubric_path).read_bytes()
     config = {"hidden_as": hidden_as, "checks": len(rubric.entries), "max_score": rubric.max_score}
     contents[f"{KIT_DIR}/{CONFIG_NAME}"] = (json.dumps(config, indent=2) + "\n").encode()
@@ -187,7 +193,7 @@ def _regular_files(folder: Path, depth: int = 4) -> list[Path]:
     return found
 
 
-def locate_submission(folder: Path, staging: Path) -> tuple[Path, list[str]]:
+def locate_submission(folder: Path, staging: Path, flavour: str = "cs231n") -> tuple[Path, list[str]]:
     """What to hand to the grader for Gradescope's submission folder, and notes for the student.
 
     Students upload the zip from ``python -m autograder collect`` (Gradescope unpacks it, keeping
@@ -200,13 +206,14 @@ def locate_submission(folder: Path, staging: Path) -> tuple[Path, list[str]]:
         return folder, [f"No submission folder was found ({folder})."]
     files = _regular_files(folder)
     relative = {path.relative_to(folder).as_posix() for path in files}
-    if holds_graded_files(relative):
+    graded_files = release_convention(flavour).graded_files
+    if holds_graded_files(relative, release_convention(flavour)):
         return folder, notes
     zips = [path for path in files if path.suffix.lower() == ".zip" and path.parent == folder]
     if len(zips) == 1:
         return zips[0], notes
     placed = 0
-    for graded in GRADED_FILES:
+    for graded in graded_files:
         basename = PurePosixPath(graded).name
         candidates = [path for path in files if path.name == basename]
         if len(candidates) == 1:
@@ -309,7 +316,7 @@ def run_autograder(kit: Path, submission: Path, results: Path) -> int:
         hidden_as = config.get("hidden_as", "hidden")
         rubric = load_rubric(kit / RUBRIC_NAME)
         with tempfile.TemporaryDirectory(prefix="dropout-lab-gs-") as staging:
-            path, notes = locate_submission(submission, Path(staging) / "submission")
+            path, notes = locate_submission(submission, Path(staging) / "submission", rubric.flavour)
             result = grade_submission(path, rubric)
     except Exception as error:  # noqa: BLE001  anything raised here is the grader's fault, never the student's
         known = isinstance(error, (GraderError, RubricError, OSError, ValueError))
@@ -350,8 +357,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".zip":
         raise UsageError(f"{out}: the autograder file must end in .zip (Gradescope asks for a zip)")
+    from autograder.grade import rubric_for
+
     try:
-        contents = build_zip(out, Path(args.rubric), args.hidden_as)
+        contents = build_zip(out, rubric_for(args).path, args.hidden_as)
     except ExportError as error:
         raise UsageError(str(error)) from None
     config = json.loads(contents[f"{KIT_DIR}/{CONFIG_NAME}"])
@@ -362,14 +371,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from autograder.rubric import DEFAULT_RUBRIC
+    from autograder.rubric import FLAVOUR_RUBRICS
 
     parser = subparsers.add_parser(
         "gradescope", help="build a Gradescope autograder zip",
         description="Build a Gradescope autograder zip (setup.sh, run_autograder and the sandboxed grader).",
     )
     parser.add_argument("out", metavar="OUT.zip", help="where to write the autograder zip")
-    parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), help="rubric TOML file (default: %(default)s)")
+    parser.add_argument("--flavour", choices=tuple(FLAVOUR_RUBRICS),
+                        help="the flavour of the assignment (default: the rubric's, cs231n without --rubric)")
+    parser.add_argument("--rubric", help="rubric TOML file (default: the flavour's, autograder/rubric.toml for cs231n)")
     parser.add_argument(
         "--hidden-as", choices=("hidden", "after_due_date", "after_published"), default="hidden",
         help="Gradescope visibility for the rubric's hidden checks (default: %(default)s: never shown to students)",
