@@ -2,8 +2,9 @@
 
 What it writes, under COURSE_DIR:
 
-- ``source/dropout/``: the assignment as nbgrader's source. ``nnlab/`` is the student tree's library
-  (the graded files with their TODO regions empty, exactly what ``release`` writes), and
+- ``source/dropout/``: the assignment as nbgrader's source, of the rubric's flavour (CS231n, or with
+  ``--flavour scratch`` the scratch flavour). ``nnlab/`` is the student tree's library (the graded
+  files with their TODO regions empty, exactly what ``release`` writes), and
   ``Dropout.ipynb`` is the model-answer notebook with its nbgrader metadata: the three inline questions
   as manually graded answer cells, and the autograded test cells (some with hidden tests) whose points
   are set from the rubric (see autograder.nbgrader_bridge). Outputs are cleared.
@@ -31,8 +32,8 @@ import sys
 from pathlib import Path
 
 from autograder.cli import UsageError
-from autograder.paths import GRADED_FILES, NOTEBOOK_NAME, SOLUTION_DIR
-from autograder.rubric import DEFAULT_RUBRIC
+from autograder.paths import NOTEBOOK_NAME, SOLUTION_DIR
+from autograder.rubric import DEFAULT_RUBRIC, FLAVOUR_RUBRICS
 
 # nbformat and nbgrader take seconds to import, so they (and the modules that need them) are
 # imported when a course is built, not when the command line lists its commands.
@@ -145,7 +146,7 @@ STUDENT_SUBMIT_HEADING = "## Before you submit"
 STUDENT_SUBMIT_CELL = """\
 ## Before you submit
 
-* Save this notebook and your two files, `nnlab/layers.py` and `nnlab/classifiers/fc_net.py`: they are
+* Save this notebook and your two files, `{first}` and `{second}`: they are
   what is graded.
 * Run the whole notebook from the top (Kernel, Restart & Run All) and check that every cell worked.
   Your grader reads the outputs of the experiment cells as you hand them in.
@@ -159,26 +160,41 @@ STUDENT_SUBMIT_CELL = """\
 """
 
 
-def student_submit_cell(notebook) -> None:
+def student_submit_cell(notebook, graded_files=("nnlab/layers.py", "nnlab/classifiers/fc_net.py")) -> None:
     """Give the notebook's "Before you submit" cell the wording for nbgrader students (they validate
     and `nbgrader submit`, instead of the kit's check and collect); added at the end if there is none."""
     import nbformat
 
+    text = STUDENT_SUBMIT_CELL.format(first=graded_files[0], second=graded_files[1])
     for cell in notebook.cells:
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith(STUDENT_SUBMIT_HEADING):
-            cell.source = STUDENT_SUBMIT_CELL
+            cell.source = text
             return
-    notebook.cells.append(nbformat.v4.new_markdown_cell(STUDENT_SUBMIT_CELL))
+    notebook.cells.append(nbformat.v4.new_markdown_cell(text))
 
 
-def source_notebook(rubric, solution_dir: Path = SOLUTION_DIR):
-    """The model-answer notebook as nbgrader's source: outputs cleared, test cells' points from the
-    rubric, the "Before you submit" cell in nbgrader's terms."""
+def flavour_sources(flavour: str, solution_dir: Path = SOLUTION_DIR) -> tuple[Path, dict[str, bytes]]:
+    """The flavour's model-answer notebook and its student library (TODO regions empty)."""
+    if flavour == "cs231n":
+        from autograder.release import expected_tree
+
+        return solution_dir / NOTEBOOK_NAME, {name: content for name, content in expected_tree(solution_dir).items()
+                                              if name.startswith("nnlab/")}
+    from autograder.flavours import FLAVOURS, source_files
+    from autograder.submission import pristine_library
+
+    return source_files(FLAVOURS[flavour], solution_dir)[NOTEBOOK_NAME], pristine_library(flavour)
+
+
+def source_notebook(rubric, solution_dir: Path = SOLUTION_DIR, path: Path | None = None,
+                    graded_files=("nnlab/layers.py", "nnlab/classifiers/fc_net.py")):
+    """The model-answer notebook (``path``, default solution/'s) as nbgrader's source: outputs
+    cleared, test cells' points from the rubric, the "Before you submit" cell in nbgrader's terms."""
     import nbformat
 
     from autograder.nbgrader_bridge import TEST_CELLS, BridgeError, cell_points
 
-    path = solution_dir / NOTEBOOK_NAME
+    path = path or solution_dir / NOTEBOOK_NAME
     notebook = nbformat.read(path, as_version=4)
     points = cell_points(rubric)
     found = set()
@@ -193,7 +209,7 @@ def source_notebook(rubric, solution_dir: Path = SOLUTION_DIR):
     missing = sorted(set(TEST_CELLS) - found)
     if missing:
         raise BridgeError(f"{path}: no autograded test cell with grade_id {', '.join(missing)}")
-    student_submit_cell(notebook)
+    student_submit_cell(notebook, graded_files)
     return notebook
 
 
@@ -216,8 +232,10 @@ def build_course(course_dir: Path, exchange: Path | None = None, course_id: str 
     from autograder.limits import DEFAULT_BASE_SEED
     from autograder.nbgrader_bridge import LONG_CELL_TAG, BridgeError
     from autograder.regions import RegionError
-    from autograder.release import expected_tree, write_tree
+    from autograder.conventions import ConventionError
+    from autograder.release import write_tree
     from autograder.rubric import RubricError, load_rubric
+    from autograder.submission import release_convention
 
     course_dir = Path(course_dir).resolve()
     exchange = Path(exchange).resolve() if exchange else course_dir / "exchange"
@@ -226,10 +244,10 @@ def build_course(course_dir: Path, exchange: Path | None = None, course_id: str 
     _check_target(course_dir, force)
     try:
         rubric = load_rubric(rubric_path)
-        notebook = source_notebook(rubric)
-        library = {name: content for name, content in expected_tree(SOLUTION_DIR).items()
-                   if name.startswith("nnlab/")}
-    except (RubricError, BridgeError, RegionError) as error:
+        graded_files = release_convention(rubric.flavour).graded_files
+        notebook_path, library = flavour_sources(rubric.flavour)
+        notebook = source_notebook(rubric, path=notebook_path, graded_files=graded_files)
+    except (RubricError, BridgeError, RegionError, ConventionError) as error:
         raise UsageError(str(error)) from None
 
     # Everything is read and checked before anything is written, so a refusal leaves the course as it
@@ -243,7 +261,7 @@ def build_course(course_dir: Path, exchange: Path | None = None, course_id: str 
     nbgrader = Path(sys.executable).parent / "nbgrader"
     settings = dict(
         course_id=course_id, exchange=str(exchange), assignment_id=ASSIGNMENT_ID,
-        graded_files=list(GRADED_FILES), long_tag=LONG_CELL_TAG, timeout=CELL_TIMEOUT_SECONDS,
+        graded_files=list(graded_files), long_tag=LONG_CELL_TAG, timeout=CELL_TIMEOUT_SECONDS,
         base_seed=DEFAULT_BASE_SEED if base_seed is None else int(base_seed), zip_regexp=ZIP_NAMED_REGEXP,
         nbgrader=str(nbgrader), kit_python=sys.executable, course_root=str(course_dir),
         allow_unsandboxed=bool(allow_unsandboxed),
@@ -270,9 +288,11 @@ def build_course(course_dir: Path, exchange: Path | None = None, course_id: str 
 def run(args: argparse.Namespace) -> int:
     from autograder.nbgrader_bridge import kit_command, nbgrader_command
 
+    from autograder.grade import rubric_for
+
     course_dir = Path(args.course_dir).resolve()
     exchange = build_course(course_dir, Path(args.exchange) if args.exchange else None, args.course_id,
-                            Path(args.rubric), args.force, allow_unsandboxed=True if args.allow_unsandboxed else None)
+                            rubric_for(args).path, args.force, allow_unsandboxed=True if args.allow_unsandboxed else None)
     again = " --force" if args.force else ""
     print(
         f"Wrote the nbgrader course {args.course_id!r} to {course_dir} (assignment {ASSIGNMENT_ID!r}, "
@@ -302,7 +322,9 @@ def register(subparsers) -> None:
     parser.add_argument("course_dir", metavar="COURSE_DIR", help="the course folder to create (must be new or empty)")
     parser.add_argument("--exchange", help="nbgrader's exchange folder (default: COURSE_DIR/exchange)")
     parser.add_argument("--course-id", default=DEFAULT_COURSE_ID, help="nbgrader's course id (default: %(default)s)")
-    parser.add_argument("--rubric", default=str(DEFAULT_RUBRIC), help="rubric TOML file (default: %(default)s)")
+    parser.add_argument("--flavour", choices=tuple(FLAVOUR_RUBRICS),
+                        help="the flavour of the assignment (default: the rubric's, cs231n without --rubric)")
+    parser.add_argument("--rubric", help="rubric TOML file (default: the flavour's, autograder/rubric.toml for cs231n)")
     parser.add_argument("--allow-unsandboxed", action="store_true",
                         help="let autograde grade without the bubblewrap sandbox (student code then runs with your "
                              "rights); sets c.SandboxedGrades.allow_unsandboxed = True in the course's config")

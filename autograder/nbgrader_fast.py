@@ -65,10 +65,11 @@ def grade_folders(pairs: list[tuple[str, str]], rubric_path: str, seed: int) -> 
     or student -> a string saying why the grader could not grade them."""
     from autograder.plugin import GraderError, GradingJob, run_grading
     from autograder.rubric import load_rubric
-    from autograder.submission import SubmissionRefused, prepare
+    from autograder.submission import SubmissionRefused, prepare, release_convention
     from autograder.verdicts import refused_result
 
     rubric = load_rubric(rubric_path)
+    convention = release_convention(rubric.flavour)
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="dropout-lab-nbgrader-") as workdir:
         jobs = []
@@ -76,7 +77,7 @@ def grade_folders(pairs: list[tuple[str, str]], rubric_path: str, seed: int) -> 
             workspace = Path(workdir) / name
             workspace.mkdir()
             try:
-                prepared = prepare(Path(path), workspace)
+                prepared = prepare(Path(path), workspace, convention)
             except SubmissionRefused as refusal:
                 results[name] = refused_result(name, rubric, str(refusal))
                 continue

@@ -13,6 +13,9 @@ SOLUTION_DIR = REPO_ROOT / "solution"
 ASSIGNMENT_DIR = REPO_ROOT / "assignment"
 DATASETS_DIR = REPO_ROOT / "datasets"
 NOTEBOOK_NAME = "Dropout.ipynb"
+# Where a grading image without solution/ (the Gradescope export) keeps another flavour's released
+# library: RELEASED_LIBRARIES_DIR / FLAVOUR / nnlab. The kit itself writes it from solution/ instead.
+RELEASED_LIBRARIES_DIR = REPO_ROOT / "released"
 
 # Files of the course library that hold graded TODO regions (relative to a tree's root).
 GRADED_FILES = ("nnlab/layers.py", "nnlab/classifiers/fc_net.py")
