@@ -364,6 +364,32 @@ def _moved_weights(params, directions, step):
     return moved
 
 
+def _set_weights(net_params: dict, values: dict) -> None:
+    """Copy ``values`` into the network's weight arrays in place: its layers may hold the arrays."""
+    for name, value in values.items():
+        np.copyto(net_params[name], value)
+
+
+def _batch_reply(loss, grads, record, repeat, losses) -> dict:
+    """What crosses back of one batch's loss calls (see op_fc_run)."""
+    grads_plain = ({str(name): _as_array(value)[0] for name, value in grads.items()}
+                   if isinstance(grads, dict) else None)
+    return {
+        "loss": _plain(loss), "grads": grads_plain, "grads_type": type(grads).__name__,
+        "affine": record["affine"], "dropout": record["dropout"], "backward": record["backward"],
+        "repeat_affine": repeat["affine"], "perturbed_losses": losses,
+    }
+
+
+def _network_reply(replies, scores, test_record) -> dict:
+    scores_array, scores_type = _as_array(scores)
+    return {
+        "batches": replies,
+        "test": {"scores": scores_array, "scores_type": scores_type,
+                 "affine": test_record["affine"], "dropout": test_record["dropout"]},
+    }
+
+
 def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, batches, directions, step, test_X):
     """The student's FullyConnectedNet on the parent's weights. For each batch in turn: a train-mode
     loss call (loss, gradients, what the trace saw), a second call with the same weights (do the
@@ -378,16 +404,12 @@ def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, batch
     )
     net.params = {name: value.copy() for name, value in params.items()}
 
-    def set_weights(values):  # in place: the network may hold the arrays
-        for name, value in values.items():
-            np.copyto(net.params[name], value)
-
     perturbed = _moved_weights(params, directions, step)
     trace = NetworkTrace()
     replies = []
     with trace.installed():
         for batch in batches:
-            set_weights(params)
+            _set_weights(net.params, params)
             if batch.get("seed") is not None and isinstance(net.dropout_param, dict) and "seed" in net.dropout_param:
                 net.dropout_param["seed"] = batch["seed"]  # a new seed for each batch, as if a new network
             trace.start_loss_call()
@@ -398,27 +420,14 @@ def op_fc_run(hidden_dims, num_classes, keep_ratio, net_seed, reg, params, batch
             repeat = trace.current
             losses = []
             for values in perturbed:
-                set_weights(values)
+                _set_weights(net.params, values)
                 trace.start_loss_call(record=False)
                 losses.append(_plain(net.loss(batch["X"].copy(), batch["y"].copy())[0]))
-            set_weights(params)
-            grads_plain = ({str(name): _as_array(value)[0] for name, value in grads.items()}
-                           if isinstance(grads, dict) else None)
-            replies.append({
-                "loss": _plain(loss), "grads": grads_plain, "grads_type": type(grads).__name__,
-                "affine": record["affine"], "dropout": record["dropout"], "backward": record["backward"],
-                "repeat_affine": repeat["affine"],
-                "perturbed_losses": losses,
-            })
+            _set_weights(net.params, params)
+            replies.append(_batch_reply(loss, grads, record, repeat, losses))
         trace.start_loss_call()
         scores = net.loss(test_X.copy())
-        test_record = trace.current
-    scores_array, scores_type = _as_array(scores)
-    return {
-        "batches": replies,
-        "test": {"scores": scores_array, "scores_type": scores_type,
-                 "affine": test_record["affine"], "dropout": test_record["dropout"]},
-    }
+    return _network_reply(replies, scores, trace.current)
 
 
 class LayerNetworkTrace:
@@ -507,13 +516,9 @@ def op_layer_net_run(hidden_dims, num_classes, dropout_ratio, reg, params, batch
             weight_decay_lambda=reg, use_dropout=True, dropout_ratio=dropout_ratio,
         )
 
-        def set_weights(values):  # in place: the layers may hold the arrays
-            for name, value in values.items():
-                np.copyto(net.params[name], value)
-
         perturbed = _moved_weights(params, directions, step)
         for batch in batches:
-            set_weights(params)
+            _set_weights(net.params, params)
             np.random.seed(batch["seed"])
             trace.start_loss_call()
             grads = net.gradient(batch["X"].copy(), batch["y"].copy())
@@ -524,27 +529,15 @@ def op_layer_net_run(hidden_dims, num_classes, dropout_ratio, reg, params, batch
             repeat = trace.current
             losses = []
             for values in perturbed:
-                set_weights(values)
+                _set_weights(net.params, values)
                 np.random.seed(batch["seed"])
                 trace.start_loss_call(record=False)
                 losses.append(_plain(net.loss(batch["X"].copy(), batch["y"].copy(), train_flg=True)))
-            grads_plain = ({str(name): _as_array(value)[0] for name, value in grads.items()}
-                           if isinstance(grads, dict) else None)
-            replies.append({
-                "loss": _plain(loss), "grads": grads_plain, "grads_type": type(grads).__name__,
-                "affine": record["affine"], "dropout": record["dropout"], "backward": record["backward"],
-                "repeat_affine": repeat["affine"], "perturbed_losses": losses,
-            })
-        set_weights(params)
+            replies.append(_batch_reply(loss, grads, record, repeat, losses))
+        _set_weights(net.params, params)
         trace.start_loss_call()
         scores = net.predict(test_X.copy())
-        test_record = trace.current
-    scores_array, scores_type = _as_array(scores)
-    return {
-        "batches": replies,
-        "test": {"scores": scores_array, "scores_type": scores_type,
-                 "affine": test_record["affine"], "dropout": test_record["dropout"]},
-    }
+    return _network_reply(replies, scores, trace.current)
 
 
 def import_student_library() -> None:
