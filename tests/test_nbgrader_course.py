@@ -628,21 +628,29 @@ def test_without_the_kit_autograde_refuses_but_other_commands_work(course_run, t
     config.write_text(config.read_text().replace("from autograder.nbgrader_bridge", "from autograder.not_there"))
     before = {path: path.read_bytes() for path in sorted((course / "autograded").rglob("*.ipynb"))}
     (course / "grades.csv").unlink()
-    process = start(["autograde", ASSIGNMENT_ID, "--force"], course, home)
-    output, _ = process.communicate(timeout=COMMAND_TIMEOUT)
-    assert process.returncode != 0
+    ran = {}
+
+    def autograde_and_export():  # while the Jupyter server starts; neither writes the gradebook
+        autograding = start(["autograde", ASSIGNMENT_ID, "--force"], course, home)
+        exporting = start(["export"], course, home)
+        ran["autograde"] = autograding.communicate(timeout=COMMAND_TIMEOUT)[0], autograding.returncode
+        ran["export"] = finish(exporting)  # loads the same config
+
+    # The formgrader's list of assignments, as its page asks for it.
+    page = formgrader_page(course, home, meanwhile=autograde_and_export)
+    output, status = ran["autograde"]
+    assert status != 0
     assert "cannot import the Dropout Lab kit" in output and "nothing was graded or removed" in output
     assert "Exception while loading config file" not in output
     # --force removed no earlier autograded notebook.
     assert {path: path.read_bytes() for path in sorted((course / "autograded").rglob("*.ipynb"))} == before
-    nbgrader(["export"], course, home)  # loads the same config
     assert set(exported_scores(course)) == set(course_run["students"])
-    page = formgrader_page(course, home)  # the formgrader's list of assignments, as its page asks for it
     assert page.startswith("200 ") and '"name": "dropout"' in page, page[:2000]
 
 
-def formgrader_page(course: Path, home: Path) -> str:
-    """Start a Jupyter server in the course folder and fetch the formgrader's page: 'STATUS body'."""
+def formgrader_page(course: Path, home: Path, meanwhile=lambda: None) -> str:
+    """Start a Jupyter server in the course folder, run ``meanwhile()`` while it starts, and fetch the
+    formgrader's page: 'STATUS body'."""
     import socket
     import urllib.error
     import urllib.request
@@ -655,6 +663,7 @@ def formgrader_page(course: Path, home: Path) -> str:
          "--IdentityProvider.token=formgrader-test", f"--ServerApp.root_dir={course}", "--allow-root"],
         cwd=course, env=environment(home), stdout=subprocess.DEVNULL, stderr=open(home / "server.log", "w"))
     try:
+        meanwhile()
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             assert server.poll() is None, (home / "server.log").read_text()

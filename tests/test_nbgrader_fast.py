@@ -1,10 +1,11 @@
 """The kit's `nbgrader-autograde` and `nbgrader-audit` on a real nbgrader 0.9 course, and the checks
 that protect a course: the sandbox, and a rubric that no longer matches the gradebook.
 
-The course is laid out by `nbgrader-course` and generated with nbgrader's own command (shared with
-test_nbgrader_course, which makes it once per session); the students' folders are put in `submitted/` as `nbgrader collect` leaves them. Every gradebook score must be the
-kit's own grade of the same files. (generate_feedback and export after this command are run in
-test_nbgrader_course, on a class graded partly by it.)
+The course is laid out by `nbgrader-course` and generated with nbgrader's own command (a copy of the
+course test_nbgrader_course makes once per session); the students' folders are put in `submitted/`
+as `nbgrader collect` leaves them. Every gradebook score must be the kit's own grade of the same
+files. (generate_feedback and export after this command are run in test_nbgrader_course, on a class
+graded partly by it.)
 """
 
 from __future__ import annotations
@@ -158,13 +159,15 @@ def test_a_rubric_change_is_refused_before_anything_is_removed_and_the_suggested
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rubric_path.read_text() == changed
     nbgrader(["generate_assignment", ASSIGNMENT_ID, "--force"], course, fast_course["home"])
-    again = kit("nbgrader-autograde", str(course), "--force", "--jobs", "2")
+    grading = start_kit("nbgrader-autograde", str(course), "--force", "--jobs", "2")
+    rubric = load_rubric(rubric_path)  # meanwhile, the test's own grades with the new rubric
+    expected = {s: grade_submission(course / "submitted" / s / ASSIGNMENT_ID, rubric).score
+                for s in fast_course["students"]}
+    again = finish_kit(grading)
     assert again.returncode == 0, again.stdout + again.stderr
-    rubric = load_rubric(rubric_path)
     assert rubric.max_score == fast_course["rubric"].max_score + 2
     for student in fast_course["students"]:
-        expected = grade_submission(course / "submitted" / student / ASSIGNMENT_ID, rubric).score
-        assert autograded_total(gradebook_scores(course, student)) == pytest.approx(expected), student
+        assert autograded_total(gradebook_scores(course, student)) == pytest.approx(expected[student]), student
     audit = kit("nbgrader-audit", str(course))
     assert audit.returncode == 0, audit.stdout
     assert "The gradebook holds the kit's grade for every student." in audit.stdout
