@@ -264,6 +264,17 @@ def open_python(shared_folder):
     return python
 
 
+def closed_runtime(shared: Path, open_python: Path) -> Path:
+    """The runtime of ``open_python`` reached through a folder that only root may enter, as a virtual
+    environment under /root is: its python."""
+    closed = shared / "closed"
+    closed.mkdir(mode=0o700, exist_ok=True)
+    closed.chmod(0o700)
+    if not (closed / "venv").exists():
+        (closed / "venv").symlink_to(open_python.parent.parent)
+    return closed / "venv" / "bin" / "python"
+
+
 def grade_without_bwrap(python: Path, folder: Path) -> dict:
     """`python -m autograder grade FOLDER --format json` with this interpreter, bubblewrap turned off
     as where it cannot create namespaces."""
@@ -352,12 +363,7 @@ def test_without_bwrap_a_runtime_others_cannot_read_keeps_the_graders_uid_and_sa
     on under the grader's uid, and "own uid" is reported missing, with why."""
     from autograder.sandbox import OWN_UID
 
-    closed = shared_folder / "closed"
-    closed.mkdir(mode=0o700, exist_ok=True)
-    closed.chmod(0o700)
-    python = closed / "venv" / "bin" / "python"
-    if not python.parent.parent.exists():
-        (closed / "venv").symlink_to(open_python.parent.parent)
+    python = closed_runtime(shared_folder, open_python)
     folder, token, graders_file = snooping_submission(tmp_path, shared_folder)
     result = grade_without_bwrap(python, folder)
     assert result["score"] == result["max_score"]
