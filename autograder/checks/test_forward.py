@@ -134,7 +134,7 @@ def test_forward_keep_fraction(submission, rng, partial_credit, convention):
         drop_lo, drop_hi = binomial_interval(n, 1 - p, share(len(cases)))
         if drop_lo <= count <= drop_hi:
             raise Misconception("p_as_drop_probability", detail)
-        raise Measured(f"The fraction of kept units was off from p by more than chance allows "
+        raise Measured(f"The fraction of kept units was off from the keep probability by more than chance allows "
                        f"(the check catches any keep probability {KEEP_PROBABILITY_RESOLUTION} away from the right one).", detail)
 
 

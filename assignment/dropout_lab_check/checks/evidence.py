@@ -82,7 +82,7 @@ def train_output_problem(out, x, p, convention) -> Misconception | None:
     detail = (f"with {convention.setting(p)}, kept units were multiplied by {float(ratio.min()):.6g} to "
               f"{float(ratio.max()):.6g} instead of {expected:.6g}")
     if scale is None:
-        return Measured(f"Kept units were not all multiplied by the same factor {expected:.6g}.", detail)
+        return Measured("Kept units were not all multiplied by the same factor.", detail)
     if np.isclose(scale, 1, rtol=1e-6, atol=0):
         return Misconception("missing_inverse_scaling", detail)
     if np.isclose(scale, 1 / p, rtol=1e-6, atol=0):  # expected is 1: vanilla dropout was asked for
@@ -101,7 +101,7 @@ def train_output_problem(out, x, p, convention) -> Misconception | None:
     # with non-zero x: within 4 standard deviations of it.
     if not known.all() and abs(scale * fraction - 1) <= 4 * np.sqrt(p * (1 - p) / np.sum(~known)) / fraction:
         return Misconception("scaled_by_realized_fraction", detail)
-    return Measured(f"Kept units were multiplied by another factor than {expected:.6g}.", detail)
+    return Measured("Kept units were multiplied by another factor than dropout's.", detail)
 
 
 def shared_mask(out, x) -> Misconception | None:
