@@ -3,8 +3,8 @@
 Every known-wrong entry must lose points on each check it lists, with its diagnosis there; every
 known-right variant must get full marks. Every diagnosis of the catalogue has a wrong entry.
 
-All entries and seeds are graded in ONE pytest session (one collection; one child per entry serves
-all its seeds), and a wrong entry runs only the checks it lists. Set DROPOUT_LAB_BANK_SEED to move
+The entries are graded in one pytest session per core (one child per entry serves all its seeds;
+tests/parallel_grading.py), and a wrong entry runs only the checks it lists. Set DROPOUT_LAB_BANK_SEED to move
 the 20 base seeds (default 0..19).
 """
 
@@ -22,6 +22,7 @@ from autograder.limits import DEFAULT_LIMITS
 from autograder.plugin import GradingJob, run_grading
 from autograder.rubric import load_rubric
 from autograder.submission import prepare
+from parallel_grading import grade_in_parallel
 
 FIRST_SEED = int(os.environ.get("DROPOUT_LAB_BANK_SEED", "0"))
 SEEDS = range(FIRST_SEED, FIRST_SEED + 20)
@@ -37,7 +38,7 @@ SHORT_LIMITS = replace(DEFAULT_LIMITS, call_seconds=0.5)
 def bank_results(tmp_path_factory):
     rubric = load_rubric()
     root = tmp_path_factory.mktemp("bank")
-    jobs, endless = [], []
+    groups, endless = [], []
     for entry in BANK:
         folder = write_submission(entry, root / "submissions" / entry.name)
         workdir = root / "work" / entry.name
@@ -45,8 +46,11 @@ def bank_results(tmp_path_factory):
         tree = prepare(folder, workdir).tree
         only = frozenset(entry.fails) if entry.kind == "wrong" else None
         entry_jobs = [GradingJob(f"{entry.name}@{seed}", entry.name, tree, seed, only_checks=only) for seed in SEEDS]
-        (endless if entry.diagnosis == "timeout" else jobs).extend(entry_jobs)
-    results = run_grading(jobs, rubric, DEFAULT_LIMITS)
+        if entry.diagnosis == "timeout":
+            endless.extend(entry_jobs)
+        else:
+            groups.append(entry_jobs)
+    results = grade_in_parallel(groups, rubric, DEFAULT_LIMITS)
     results.update(run_grading(endless, rubric, SHORT_LIMITS))
     return results
 

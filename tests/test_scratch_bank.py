@@ -5,7 +5,8 @@ inverted as the course's settings say).
 
 Every wrong entry loses points on each check it lists, with its diagnosis, worded in the flavour's
 own terms; every right entry gets full marks; the reference gets full marks and the untouched
-release 0. One grading session per style serves all entries and seeds.
+release 0. The entries of each style are graded in one pytest session per core
+(tests/parallel_grading.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from autograder.conventions import STYLES, convention
 from autograder.diagnoses import SENTENCES, sentence
 from autograder.flavours import SCRATCH, released_tree
 from autograder.grade import grade_submission
-from autograder.plugin import GradingJob, run_grading
+from autograder.limits import DEFAULT_LIMITS
+from autograder.plugin import GradingJob
 from autograder.rubric import FLAVOUR_RUBRICS, load_rubric
 from autograder.submission import prepare
+from parallel_grading import grade_in_parallel
 
 FIRST_SEED = int(os.environ.get("DROPOUT_LAB_BANK_SEED", "0"))
 SEEDS = range(FIRST_SEED, FIRST_SEED + 20)
@@ -42,7 +45,7 @@ def bank_results(tmp_path_factory):
     root = tmp_path_factory.mktemp("scratch-bank")
     results = {}
     for style, conv in CONVENTIONS.items():
-        jobs = []
+        groups = []
         for entry in BANK:
             if style not in entry.styles:
                 continue
@@ -51,8 +54,9 @@ def bank_results(tmp_path_factory):
             workdir.mkdir(parents=True)
             tree = prepare(folder, workdir, conv).tree
             only = frozenset(entry.fails) if entry.kind == "wrong" else None
-            jobs += [GradingJob(f"{entry.name}-{style}@{seed}", entry.name, tree, seed, only_checks=only) for seed in SEEDS]
-        results.update(run_grading(jobs, RUBRIC, convention=conv))
+            groups.append([GradingJob(f"{entry.name}-{style}@{seed}", entry.name, tree, seed, only_checks=only)
+                           for seed in SEEDS])
+        results.update(grade_in_parallel(groups, RUBRIC, DEFAULT_LIMITS, convention=conv))
     return results
 
 
