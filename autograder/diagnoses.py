@@ -350,9 +350,9 @@ SENTENCES["measured"] = "This check measured something other than what it expect
 DIAGNOSIS_IDS = frozenset(SENTENCES)
 
 
-def sentence(diagnosis_id: str, wording: str = "cs231n") -> str:
-    """The diagnosis's sentence in the words of the convention ``wording`` (autograder.conventions)."""
-    return FLAVOUR_SENTENCES.get(wording.split("/")[0], {}).get(diagnosis_id) or SENTENCES[diagnosis_id]
+def sentence(diagnosis_id: str, flavour: str = "cs231n") -> str:
+    """The diagnosis's sentence in the words of ``flavour`` (autograder.conventions)."""
+    return FLAVOUR_SENTENCES.get(flavour, {}).get(diagnosis_id) or SENTENCES[diagnosis_id]
 
 
 class Misconception(AssertionError):

@@ -239,7 +239,7 @@ class GradingPlugin:
     def _finish(self, job: GradingJob) -> None:
         outcomes = self._outcomes[job.key]
         tests = [
-            verdict(check, entry, outcomes[check], self._seeds.get((job.key, check), {}), self.convention.key)
+            verdict(check, entry, outcomes[check], self._seeds.get((job.key, check), {}), self.convention.flavour)
             for check, entry in self.rubric.entries.items() if check in outcomes
         ]
         in_force, missing = protections(self.limits)

@@ -67,7 +67,7 @@ class GradeResult:
         }
 
 
-def _output(outcome: Outcome, entry: RubricEntry, wording: str = "cs231n") -> str:
+def _output(outcome: Outcome, entry: RubricEntry, flavour: str = "cs231n") -> str:
     if outcome.passed:
         return "Passed."
     if outcome.diagnosis is None:
@@ -76,7 +76,7 @@ def _output(outcome: Outcome, entry: RubricEntry, wording: str = "cs231n") -> st
     elif outcome.diagnosis == "measured" and outcome.statement:
         text = outcome.statement
     else:
-        text = sentence(outcome.diagnosis, wording)
+        text = sentence(outcome.diagnosis, flavour)
     # Details may describe the check's inputs, so hidden checks show the sentence only.
     if outcome.detail and entry.visibility == "visible":
         text += f"\n{outcome.detail}"
@@ -88,8 +88,8 @@ def _output(outcome: Outcome, entry: RubricEntry, wording: str = "cs231n") -> st
     return text
 
 
-def verdict(name: str, entry: RubricEntry, outcome: Outcome, seeds: dict, wording: str = "cs231n") -> CheckResult:
-    """A check's result; ``wording`` is the convention key its diagnosis is phrased for."""
+def verdict(name: str, entry: RubricEntry, outcome: Outcome, seeds: dict, flavour: str = "cs231n") -> CheckResult:
+    """A check's result, its diagnosis phrased in the words of ``flavour``."""
     if outcome.passed:
         score = entry.points
     elif entry.partial and outcome.fraction:
@@ -98,7 +98,7 @@ def verdict(name: str, entry: RubricEntry, outcome: Outcome, seeds: dict, wordin
         score = 0.0
     return CheckResult(
         name=name, score=score, max_score=entry.points, status="passed" if outcome.passed else "failed",
-        output=_output(outcome, entry, wording), visibility=entry.visibility, diagnosis=outcome.diagnosis, seeds=seeds,
+        output=_output(outcome, entry, flavour), visibility=entry.visibility, diagnosis=outcome.diagnosis, seeds=seeds,
     )
 
 

@@ -45,11 +45,6 @@ class Convention:
     # How the student's functions are named in messages: forward, backward, loss, gradients, scores.
     names: dict
 
-    @property
-    def key(self) -> str:
-        """The name that diagnoses' wordings are looked up by: "cs231n", "scratch/vanilla", ..."""
-        return self.flavour if self.flavour == "cs231n" else f"{self.flavour}/{self.style}"
-
     def train_scale(self, q: float) -> float:
         """What a kept unit is multiplied by in training."""
         return 1.0 / q if self.style == "inverted" else 1.0
